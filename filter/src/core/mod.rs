@@ -7,5 +7,6 @@
 pub mod hash;
 pub mod key;
 pub mod matcher;
+pub mod ratelimit;
 pub mod request;
 pub mod store;
