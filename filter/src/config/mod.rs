@@ -5,11 +5,13 @@
 
 pub mod duration;
 pub mod error;
+pub mod ratelimit;
 pub mod schema;
 pub mod validate;
 
 pub use error::{ConfigError, JsonPath};
 
+use crate::core::ratelimit::RateLimits;
 use crate::core::request::ClientIpSource;
 
 /// A checked plugin configuration.
@@ -20,6 +22,8 @@ pub struct Config {
     /// Which request facts the configured features read, so the filter asks
     /// Envoy for nothing else.
     pub needs: Needs,
+    /// The rate limit rules, in configuration order.
+    pub rate_limits: RateLimits,
 }
 
 /// The request facts beyond the headers that some feature reads.
@@ -60,7 +64,7 @@ impl Config {
     /// True when no feature is configured: the filter then passes every
     /// request through without looking at it.
     pub fn is_passthrough(&self) -> bool {
-        true
+        self.rate_limits.rules.is_empty()
     }
 }
 

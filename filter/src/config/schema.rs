@@ -13,8 +13,8 @@ use serde::Deserialize;
 pub struct RawConfig {
     /// Where the client address comes from.
     pub client_ip: Option<RawClientIp>,
-    /// Rate limit rules (not built yet: refused when present).
-    pub rate_limits: Option<serde_json::Value>,
+    /// Rate limit rules.
+    pub rate_limits: Option<Vec<super::ratelimit::RawRateLimit>>,
     /// Circuit breakers (not built yet: refused when present).
     pub circuit_breakers: Option<serde_json::Value>,
     /// The response cache (not built yet: refused when present).

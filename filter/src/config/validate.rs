@@ -2,10 +2,12 @@
 //! path of the first value that is wrong.
 
 use super::error::{ConfigError, JsonPath};
+use super::ratelimit;
 use super::schema::{RawClientIp, RawConfig, RawHeaderCondition, RawMatch};
 use super::Config;
 use crate::core::key::KeyPart;
 use crate::core::matcher::{HeaderCondition, Matcher};
+use crate::core::ratelimit::RateLimits;
 use crate::core::request::ClientIpSource;
 
 /// Checks a whole configuration.
@@ -15,8 +17,14 @@ pub fn config(raw: RawConfig) -> Result<Config, ConfigError> {
         Some(raw_ip) => client_ip(raw_ip, &root.field("client_ip"))?,
         None => ClientIpSource::Peer,
     };
+    let rate_limits = RateLimits {
+        rules: ratelimit::rules(
+            raw.rate_limits.as_deref().unwrap_or_default(),
+            &root.field("rate_limits"),
+        )?,
+    };
+    let needs = ratelimit::needs(&rate_limits.rules);
     for (name, present) in [
-        ("rate_limits", raw.rate_limits.is_some()),
         ("circuit_breakers", raw.circuit_breakers.is_some()),
         ("cache", raw.cache.is_some()),
     ] {
@@ -29,7 +37,8 @@ pub fn config(raw: RawConfig) -> Result<Config, ConfigError> {
     }
     Ok(Config {
         client_ip,
-        needs: Default::default(),
+        needs,
+        rate_limits,
     })
 }
 
