@@ -4,6 +4,7 @@
 pub mod facts;
 pub mod http;
 pub mod metrics;
+pub mod ratelimit;
 pub mod reply;
 pub mod root;
 pub mod seed;

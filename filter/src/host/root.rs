@@ -6,6 +6,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 
 use super::http::Stream;
+use super::ratelimit::{self, RateLimitStats};
 use super::seed;
 use super::store::EnvoyStore;
 use crate::config::Config;
@@ -19,11 +20,18 @@ pub struct Plugin {
     pub config: Config,
     /// Key fingerprints, with the seed every worker shares.
     pub hasher: KeyHasher,
+    /// The rate limits' counters.
+    pub rate_limit_stats: RateLimitStats,
 }
 
 impl Plugin {
     fn new(config: Config, hasher: KeyHasher) -> Self {
-        Self { config, hasher }
+        let rate_limit_stats = RateLimitStats::define(&config.rate_limits);
+        Self {
+            config,
+            hasher,
+            rate_limit_stats,
+        }
     }
 }
 
@@ -64,6 +72,9 @@ impl RootContext for Root {
             env!("CARGO_PKG_VERSION"),
             describe(&config)
         );
+        for rule in &config.rate_limits.rules {
+            log::info!("floodgate: {}", ratelimit::describe(rule));
+        }
         self.plugin = Some(Rc::new(Plugin::new(config, hasher)));
         true
     }
