@@ -43,7 +43,7 @@ run: build envoy ## run Envoy with envoy/demo.yaml in front of a demo upstream (
 		--log-level info --component-log-level wasm:debug
 
 test: build envoy ## run the whole suite: unit tests and the integration tests against Envoy
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --no-fail-fast
 
 lint: ## check formatting and clippy lints
 	$(CARGO) fmt --all --check
