@@ -662,7 +662,7 @@ fn plugin_series(envoy: &Envoy) -> HashSet<String> {
 }
 
 #[test]
-#[ignore = "long: about a minute; make test-long"]
+#[ignore = "long: two to three minutes; make test-long"]
 fn a_flood_of_distinct_keys_keeps_memory_flat() {
     let upstream = Upstream::start();
     let envoy = start(
