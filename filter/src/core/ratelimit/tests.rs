@@ -161,6 +161,27 @@ fn fixed_window_counts_per_clock_aligned_window() {
 }
 
 #[test]
+fn fixed_window_ignores_counts_from_windows_of_another_period() {
+    // Written under a 1 s period (a reload changed it to 60 s): not a
+    // window of this rule, so it starts afresh.
+    let state = State {
+        time: T0 + 7 * SEC,
+        current: 2,
+        previous: 0,
+    };
+    assert_eq!(fixed(2, 60 * SEC).used(state, T0 + 8 * SEC), 0);
+    // A worker whose clock read lags a hair behind counts in the window
+    // another worker already opened.
+    let next = State {
+        time: T0 + 60 * SEC,
+        current: 2,
+        previous: 0,
+    };
+    let used = fixed(2, 60 * SEC).used(next, T0 + 60 * SEC - 1);
+    assert_eq!(used, u128::from(2 * 60 * SEC));
+}
+
+#[test]
 fn fixed_window_refund_only_touches_its_window() {
     let policy = fixed(2, SEC);
     let state = State {
