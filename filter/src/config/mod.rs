@@ -3,6 +3,7 @@
 //! Unknown fields are errors, durations are strings (`"250ms"`, `"1s"`,
 //! `"5m"`, `"1h"`), and every refusal names the JSON path and the reason.
 
+pub mod breaker;
 pub mod duration;
 pub mod error;
 pub mod schema;
@@ -20,6 +21,8 @@ pub struct Config {
     /// Which request facts the configured features read, so the filter asks
     /// Envoy for nothing else.
     pub needs: Needs,
+    /// `circuit_breakers`, in configuration order.
+    pub circuit_breakers: Vec<crate::core::breaker::Breaker>,
 }
 
 /// The request facts beyond the headers that some feature reads.
@@ -60,7 +63,7 @@ impl Config {
     /// True when no feature is configured: the filter then passes every
     /// request through without looking at it.
     pub fn is_passthrough(&self) -> bool {
-        true
+        self.circuit_breakers.is_empty()
     }
 }
 

@@ -17,7 +17,6 @@ pub fn config(raw: RawConfig) -> Result<Config, ConfigError> {
     };
     for (name, present) in [
         ("rate_limits", raw.rate_limits.is_some()),
-        ("circuit_breakers", raw.circuit_breakers.is_some()),
         ("cache", raw.cache.is_some()),
     ] {
         if present {
@@ -27,9 +26,20 @@ pub fn config(raw: RawConfig) -> Result<Config, ConfigError> {
             ));
         }
     }
+    let circuit_breakers = super::breaker::breakers(
+        raw.circuit_breakers.as_deref().unwrap_or_default(),
+        &root.field("circuit_breakers"),
+    )?;
+    let needs = super::Needs {
+        route_name: circuit_breakers
+            .iter()
+            .any(|b| b.matcher.route_name.is_some()),
+        client_ip: false,
+    };
     Ok(Config {
         client_ip,
-        needs: Default::default(),
+        needs,
+        circuit_breakers,
     })
 }
 

@@ -224,3 +224,28 @@ where
         Updated::Exhausted => Err(BreakerError::Contention),
     }
 }
+
+/// One configured breaker: a name, the requests it guards, its policy and
+/// the answer it gives while open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Breaker {
+    /// Unique; used in the shared-data key, metrics and logs.
+    pub name: String,
+    /// The requests this breaker guards.
+    pub matcher: crate::core::matcher::Matcher,
+    /// When it trips and how it recovers.
+    pub policy: Policy,
+    /// The answer while open; `None` for the default `503`.
+    pub fallback: Option<Fallback>,
+}
+
+/// `fallback`: the answer an open breaker gives instead of its default `503`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fallback {
+    /// 200 to 599.
+    pub status: u32,
+    /// The body; none when empty.
+    pub body: Option<Vec<u8>>,
+    /// Lowercase names and their values.
+    pub headers: Vec<(String, String)>,
+}
