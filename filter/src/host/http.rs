@@ -5,18 +5,34 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use super::facts;
+use super::breaker::{Gate, Guard};
 use super::root::Plugin;
+use super::{facts, now_nanos};
 
 /// Per-request state.
 pub struct Stream {
     plugin: Rc<Plugin>,
+    /// This filter answered the request itself; its own reply comes back
+    /// through `on_http_response_headers` and must be left alone there.
+    local_reply: bool,
+    /// When the request headers arrived (ns).
+    started: u64,
+    /// When the response headers arrived (ns), if they did.
+    responded: Option<u64>,
+    /// The breakers this request passed.
+    breaker_guards: Vec<Guard>,
 }
 
 impl Stream {
     /// A stream of `plugin`.
     pub fn new(plugin: Rc<Plugin>) -> Self {
-        Self { plugin }
+        Self {
+            plugin,
+            local_reply: false,
+            started: 0,
+            responded: None,
+            breaker_guards: Vec::new(),
+        }
     }
 }
 
@@ -24,11 +40,43 @@ impl Context for Stream {}
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        let config = &self.plugin.config;
+        let plugin = Rc::clone(&self.plugin);
+        let config = &plugin.config;
         if config.is_passthrough() {
             return Action::Continue;
         }
-        let _facts = facts::read(config.client_ip, config.needs);
+        let facts = facts::read(config.client_ip, config.needs);
+        let now = now_nanos();
+        self.started = now;
+
+        let breakers = &config.circuit_breakers;
+        let gate = plugin
+            .breakers
+            .admit(breakers, &facts, now, &mut self.breaker_guards);
+        if let Gate::Answered = gate {
+            self.local_reply = true;
+            return Action::Pause;
+        }
         Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        if self.responded.is_none() {
+            self.responded = Some(now_nanos());
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        let now = now_nanos();
+        let duration = self.responded.unwrap_or(now).saturating_sub(self.started);
+        let plugin = &self.plugin;
+        plugin.breakers.report(
+            &plugin.config.circuit_breakers,
+            &self.breaker_guards,
+            self.local_reply,
+            duration,
+            now,
+        );
     }
 }

@@ -5,6 +5,7 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 
+use super::breaker::Breakers;
 use super::http::Stream;
 use super::seed;
 use super::store::EnvoyStore;
@@ -19,11 +20,18 @@ pub struct Plugin {
     pub config: Config,
     /// Key fingerprints, with the seed every worker shares.
     pub hasher: KeyHasher,
+    /// Circuit breaker metric handles.
+    pub breakers: Breakers,
 }
 
 impl Plugin {
     fn new(config: Config, hasher: KeyHasher) -> Self {
-        Self { config, hasher }
+        let breakers = Breakers::new(&config.circuit_breakers);
+        Self {
+            config,
+            hasher,
+            breakers,
+        }
     }
 }
 
