@@ -39,6 +39,9 @@ fn spawn(builder: &EnvoyBuilder) -> Result<(Process, Files), StartError> {
         .arg(files.path("admin_address"))
         .arg("--log-path")
         .arg(files.path("envoy.log"))
+        // Flush the log file often, so `wait_for_log` sees lines while
+        // Envoy runs (the default is every 10 s).
+        .args(["--file-flush-interval-msec", "50"])
         .args(["--concurrency", &builder.concurrency.to_string()])
         .args(["--base-id", &base_id().to_string()])
         .arg("--disable-hot-restart")
