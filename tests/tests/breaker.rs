@@ -165,3 +165,232 @@ fn four_xx_is_neutral() {
     assert_eq!(stat(&envoy, "n", "state"), 0);
     assert_eq!(stat(&envoy, "n", "opened"), 1);
 }
+
+/// Trips breaker `name` on `path` with three 503s (the breakers below trip
+/// on three consecutive failures).
+fn trip(envoy: &Envoy, upstream: &Upstream, path: &str, name: &str) {
+    upstream.on(path, Behavior::status(503));
+    for _ in 0..3 {
+        get(envoy, path);
+    }
+    assert_eq!(stat(envoy, name, "state"), 1, "{name} did not open");
+}
+
+/// Case 1: a probe whose client hangs up while the upstream takes 30 s is
+/// not allowed to keep the breaker half-open for good.
+#[test]
+fn a_probe_that_never_reports_frees_its_slot() {
+    let upstream = Upstream::start();
+    let envoy = start(
+        &upstream,
+        r#"{"name": "p", "trip": {"consecutive_failures": 3}, "open_for": "1s",
+            "half_open": {"probe_timeout": "3s"}}"#,
+    );
+    trip(&envoy, &upstream, "/p", "p");
+    sleep(Duration::from_secs(1));
+
+    upstream.on("/p", Behavior::status(200).delay(Duration::from_secs(30)));
+    let hung_up =
+        client::try_send(&Request::get(&envoy.url("/p")).timeout(Duration::from_millis(200)));
+    assert!(
+        hung_up.is_err(),
+        "the client should have given up: {hung_up:?}"
+    );
+    let gave_up = Instant::now();
+    assert_eq!(upstream.hits("/p"), 4, "the probe reached the upstream");
+
+    upstream.on("/p", Behavior::status(200));
+    let (next, waited) = until_admitted(&envoy, "/p", "p", Duration::from_secs(5));
+    assert_eq!(next.status, 200, "no new probe within {waited:?}");
+    assert!(
+        gave_up.elapsed() <= Duration::from_secs(1 + 3 + 1),
+        "{waited:?}"
+    );
+    assert_eq!(stat(&envoy, "p", "state"), 0);
+    assert_eq!(get(&envoy, "/p").status, 200);
+    assert_eq!(stat(&envoy, "p", "closed"), 1);
+}
+
+/// Case 1: a probe that Envoy answers 504 after its route timeout, or whose
+/// upstream resets the connection, is a failure and re-opens at once.
+#[test]
+fn a_timed_out_or_reset_probe_reopens_at_once() {
+    let upstream = Upstream::start();
+    let envoy = EnvoyBuilder::new()
+        .plugin_config(
+            r#"{"circuit_breakers": [{"name": "t", "trip": {"consecutive_failures": 3},
+                "open_for": "1s", "max_open_for": "1s"}]}"#,
+        )
+        .concurrency(3)
+        .upstream(&upstream)
+        .route_timeout(Duration::from_secs(1))
+        .start()
+        .unwrap();
+    trip(&envoy, &upstream, "/t", "t");
+
+    sleep(Duration::from_secs(1));
+    upstream.on("/t", Behavior::status(200).delay(Duration::from_secs(3)));
+    let (timed_out, _) = until_admitted(&envoy, "/t", "t", Duration::from_secs(3));
+    assert_eq!(timed_out.status, 504);
+    assert!(is_open_answer(&get(&envoy, "/t"), "t"), "re-opened at once");
+    assert_eq!(stat(&envoy, "t", "opened"), 2);
+
+    sleep(Duration::from_secs(1));
+    upstream.on("/t", Behavior::reset());
+    let (reset, _) = until_admitted(&envoy, "/t", "t", Duration::from_secs(3));
+    assert_eq!(reset.status, 503);
+    assert!(!is_open_answer(&reset, "t"));
+    assert!(is_open_answer(&get(&envoy, "/t"), "t"), "re-opened at once");
+    assert_eq!(stat(&envoy, "t", "opened"), 3);
+    assert_eq!(stat(&envoy, "t", "failures"), 5);
+}
+
+/// Case 3: counters reset on every transition.
+#[test]
+fn counters_reset_across_transitions() {
+    let upstream = Upstream::start();
+    let envoy = start(
+        &upstream,
+        r#"{"name": "r", "trip": {"consecutive_failures": 3}, "open_for": "2s",
+            "max_open_for": "2s", "half_open": {"probes": 1}}"#,
+    );
+    upstream.on("/r", Behavior::status(504));
+    for _ in 0..3 {
+        assert_eq!(get(&envoy, "/r").status, 504);
+    }
+    assert!(is_open_answer(&get(&envoy, "/r"), "r"));
+
+    // Each failed probe re-opens it with a single failure, not three.
+    for opened in 2..=3 {
+        let (probe, _) = until_admitted(&envoy, "/r", "r", Duration::from_secs(3));
+        assert_eq!(probe.status, 504);
+        assert!(is_open_answer(&get(&envoy, "/r"), "r"));
+        assert_eq!(stat(&envoy, "r", "opened"), opened);
+    }
+
+    upstream.on("/r", Behavior::status(200));
+    let (probe, _) = until_admitted(&envoy, "/r", "r", Duration::from_secs(3));
+    assert_eq!(probe.status, 200);
+    assert_eq!(stat(&envoy, "r", "state"), 0);
+
+    for status in [504, 504, 200, 504, 504] {
+        upstream.on("/r", Behavior::status(status));
+        assert_eq!(get(&envoy, "/r").status, status);
+    }
+    assert_eq!(stat(&envoy, "r", "state"), 0);
+    upstream.on("/r", Behavior::status(504));
+    assert_eq!(get(&envoy, "/r").status, 504);
+    assert_eq!(
+        stat(&envoy, "r", "state"),
+        1,
+        "the third 504 in a row opens it"
+    );
+    assert_eq!(upstream.hits("/r"), 3 + 2 + 1 + 5 + 1);
+}
+
+/// Case 4: failure rate over a window, once min_calls were seen.
+#[test]
+fn opens_on_failure_rate_after_min_calls() {
+    let upstream = Upstream::start();
+    let envoy = start(
+        &upstream,
+        r#"{"name": "rate", "match": {"path_prefix": "/rate/"},
+            "trip": {"failure_rate": 0.5, "min_calls": 20, "window": "10s"}},
+           {"name": "aged", "match": {"path_prefix": "/aged/"},
+            "trip": {"failure_rate": 0.5, "min_calls": 20, "window": "10s"}}"#,
+    );
+    upstream.on("/rate/x", Behavior::status(500));
+    for _ in 0..19 {
+        assert_eq!(get(&envoy, "/rate/x").status, 500);
+    }
+    assert_eq!(
+        stat(&envoy, "rate", "state"),
+        0,
+        "19 of 19, below min_calls"
+    );
+    upstream.on("/rate/x", Behavior::status(200));
+    assert_eq!(get(&envoy, "/rate/x").status, 200);
+    assert_eq!(stat(&envoy, "rate", "state"), 1, "the 20th call opens it");
+
+    // Fifteen failures, then the window moves past them.
+    upstream.on("/aged/x", Behavior::status(500));
+    for _ in 0..15 {
+        get(&envoy, "/aged/x");
+    }
+    sleep(Duration::from_secs(11));
+    upstream.on("/aged/x", Behavior::status(200));
+    for _ in 0..15 {
+        get(&envoy, "/aged/x");
+    }
+    upstream.on("/aged/x", Behavior::status(500));
+    for _ in 0..5 {
+        get(&envoy, "/aged/x");
+    }
+    assert_eq!(stat(&envoy, "aged", "state"), 0, "5 of 20 in the window");
+    for _ in 0..10 {
+        get(&envoy, "/aged/x");
+    }
+    assert_eq!(stat(&envoy, "aged", "state"), 1, "15 of 30 in the window");
+}
+
+/// Case 5: slow calls count as failures; fast ones do not.
+#[test]
+fn slow_calls_count_as_failures() {
+    let upstream = Upstream::start();
+    let envoy = start(
+        &upstream,
+        r#"{"name": "slow", "failure": {"slow_call": "200ms"},
+            "trip": {"consecutive_failures": 3}}"#,
+    );
+    let slow = Behavior::status(200).delay(Duration::from_millis(400));
+    for behavior in [
+        slow.clone(),
+        slow.clone(),
+        Behavior::status(200),
+        slow.clone(),
+        slow.clone(),
+    ] {
+        upstream.on("/s", behavior);
+        assert_eq!(get(&envoy, "/s").status, 200);
+    }
+    assert_eq!(
+        stat(&envoy, "slow", "state"),
+        0,
+        "the fast 200 reset the count"
+    );
+    upstream.on("/s", slow);
+    assert_eq!(get(&envoy, "/s").status, 200);
+    assert_eq!(stat(&envoy, "slow", "state"), 1);
+    assert_eq!(stat(&envoy, "slow", "failures"), 5);
+}
+
+/// Case 6: each re-open doubles the open time up to max_open_for; after
+/// closing, the next open lasts open_for again.
+#[test]
+fn backoff_doubles_and_resets_once_closed() {
+    let upstream = Upstream::start();
+    let envoy = start(
+        &upstream,
+        r#"{"name": "b", "trip": {"consecutive_failures": 3}, "open_for": "1s",
+            "max_open_for": "3s"}"#,
+    );
+    trip(&envoy, &upstream, "/b", "b");
+    let retry_after = |envoy: &Envoy| {
+        let open = get(envoy, "/b");
+        assert!(is_open_answer(&open, "b"), "{open:?}");
+        open.header_str("retry-after").unwrap().to_owned()
+    };
+    let mut periods = vec![retry_after(&envoy)];
+    for _ in 0..3 {
+        let (probe, _) = until_admitted(&envoy, "/b", "b", Duration::from_secs(4));
+        assert_eq!(probe.status, 503);
+        periods.push(retry_after(&envoy));
+    }
+    assert_eq!(periods, ["1", "2", "3", "3"]);
+
+    upstream.on("/b", Behavior::status(200));
+    let (probe, _) = until_admitted(&envoy, "/b", "b", Duration::from_secs(4));
+    assert_eq!(probe.status, 200);
+    trip(&envoy, &upstream, "/b", "b");
+    assert_eq!(retry_after(&envoy), "1");
+}
