@@ -22,6 +22,7 @@ pub struct EnvoyBuilder {
     pub(super) default_route: Route,
     pub(super) upstream_http2: bool,
     pub(super) wasm_log_level: String,
+    pub(super) lds: bool,
 }
 
 impl Default for EnvoyBuilder {
@@ -41,6 +42,7 @@ impl EnvoyBuilder {
             default_route: Route::new("default", "/"),
             upstream_http2: false,
             wasm_log_level: "debug".to_owned(),
+            lds: false,
         }
     }
 
@@ -97,6 +99,15 @@ impl EnvoyBuilder {
     /// Level of Envoy's `wasm` log component, which carries the plugin's logs.
     pub fn wasm_log_level(mut self, level: &str) -> EnvoyBuilder {
         self.wasm_log_level = level.to_owned();
+        self
+    }
+
+    /// Serves the listener through file-based LDS (`dynamic_resources.lds_config`
+    /// with `path_config_source`) instead of `static_resources`, so the test can
+    /// change the plugin configuration of a running Envoy with
+    /// [`Envoy::update_plugin_config`](super::Envoy::update_plugin_config).
+    pub fn lds(mut self, lds: bool) -> EnvoyBuilder {
+        self.lds = lds;
         self
     }
 

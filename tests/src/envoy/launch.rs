@@ -27,7 +27,15 @@ fn base_id() -> u32 {
 /// Writes the bootstrap and spawns Envoy on it.
 fn spawn(builder: &EnvoyBuilder) -> Result<(Process, Files), StartError> {
     let files = Files::new().map_err(|e| StartError(format!("temp dir: {e}")))?;
-    fs::write(files.path("bootstrap.yaml"), builder.bootstrap_yaml())
+    let bootstrap = if builder.lds {
+        let lds = files.path("lds.yaml");
+        fs::write(&lds, builder.bootstrap().lds_yaml())
+            .map_err(|e| StartError(format!("write LDS file: {e}")))?;
+        builder.bootstrap().to_yaml_with_lds(&lds)
+    } else {
+        builder.bootstrap_yaml()
+    };
+    fs::write(files.path("bootstrap.yaml"), bootstrap)
         .map_err(|e| StartError(format!("write bootstrap: {e}")))?;
     let console = File::create(files.path("console.log")).map_err(|e| StartError(e.to_string()))?;
 
@@ -118,6 +126,7 @@ pub(super) fn start(builder: &EnvoyBuilder) -> Result<Envoy, StartError> {
                 files,
                 admin_port,
                 listener_port,
+                builder: builder.clone(),
             });
         }
         if Instant::now() >= deadline {
