@@ -394,3 +394,33 @@ fn backoff_doubles_and_resets_once_closed() {
     trip(&envoy, &upstream, "/b", "b");
     assert_eq!(retry_after(&envoy), "1");
 }
+
+/// Case 7: a listener update with the same `vm_id` (file-based LDS) keeps
+/// an open breaker open: its state lives in shared data, not in the VMs.
+#[test]
+fn a_listener_update_keeps_an_open_breaker_open() {
+    let upstream = Upstream::start();
+    let breaker = r#"{"name": "l", "trip": {"consecutive_failures": 3}, "open_for": "1m"}"#;
+    let mut envoy = EnvoyBuilder::new()
+        .plugin_config(format!(r#"{{"circuit_breakers": [{breaker}]}}"#))
+        .concurrency(3)
+        .upstream(&upstream)
+        .lds(true)
+        .start()
+        .unwrap();
+    trip(&envoy, &upstream, "/l", "l");
+    upstream.on("/l", Behavior::status(200));
+
+    // A changed configuration (another breaker added) with the same vm_id.
+    envoy
+        .update_plugin_config(&format!(
+            r#"{{"circuit_breakers": [{breaker}, {{"name": "other"}}]}}"#
+        ))
+        .unwrap();
+    for _ in 0..6 {
+        let response = get(&envoy, "/l");
+        assert!(is_open_answer(&response, "l"), "{response:?}");
+    }
+    assert_eq!(upstream.hits("/l"), 3);
+    assert!(envoy.log().matches("configuration accepted").count() >= 8);
+}
