@@ -36,6 +36,19 @@ fn stat(envoy: &Envoy, breaker: &str, metric: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// How many distinct Envoy threads logged a line containing `needle`.
+fn threads_logging(envoy: &Envoy, needle: &str) -> usize {
+    let mut threads: Vec<String> = envoy
+        .log()
+        .lines()
+        .filter(|line| line.contains(needle))
+        .filter_map(|line| line.split("][").nth(1).map(str::to_owned))
+        .collect();
+    threads.sort();
+    threads.dedup();
+    threads.len()
+}
+
 /// True when `response` is the breaker's own default open answer.
 fn is_open_answer(response: &Response, breaker: &str) -> bool {
     response.status == 503
@@ -286,6 +299,46 @@ fn counters_reset_across_transitions() {
         "the third 504 in a row opens it"
     );
     assert_eq!(upstream.hits("/r"), 3 + 2 + 1 + 5 + 1);
+    assert!(
+        threads_logging(&envoy, "breaker r: status") >= 2,
+        "the outcomes were all recorded by one worker"
+    );
+}
+
+/// Half-open lets exactly `probes` requests through, counted across all
+/// workers, however many arrive at once.
+#[test]
+fn a_burst_in_half_open_admits_exactly_the_probes() {
+    let upstream = Upstream::start();
+    let envoy = start(
+        &upstream,
+        r#"{"name": "h", "trip": {"consecutive_failures": 3}, "open_for": "1s",
+            "half_open": {"probes": 2, "successes_to_close": 2}}"#,
+    );
+    trip(&envoy, &upstream, "/h", "h");
+    sleep(Duration::from_millis(1100));
+
+    upstream.on(
+        "/h",
+        Behavior::status(200).delay(Duration::from_millis(500)),
+    );
+    let responses = client::burst(24, &Request::get(&envoy.url("/h")));
+    let passed = responses.iter().filter(|r| r.status == 200).count();
+    let refused = responses.iter().filter(|r| is_open_answer(r, "h")).count();
+    assert_eq!((passed, refused), (2, 22));
+    assert_eq!(upstream.hits("/h"), 3 + 2);
+    assert_eq!(stat(&envoy, "h", "probes"), 2);
+    assert_eq!(stat(&envoy, "h", "half_opened"), 1);
+    sleep(SETTLE);
+    assert_eq!(
+        stat(&envoy, "h", "state"),
+        0,
+        "two successful probes close it"
+    );
+    assert_eq!(stat(&envoy, "h", "closed"), 1);
+    for refusal in responses.iter().filter(|r| r.status == 503) {
+        assert_eq!(refusal.header_str("retry-after"), Some("1"));
+    }
 }
 
 /// Case 4: failure rate over a window, once min_calls were seen.

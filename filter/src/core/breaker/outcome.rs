@@ -48,7 +48,14 @@ impl fmt::Display for FailureKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FailureKind::Status(status) => write!(f, "status {status}"),
-            FailureKind::Reset(flags) => write!(f, "reset or timeout, response flags {flags:#x}"),
+            FailureKind::Reset(flags) => {
+                let names: Vec<&str> = FLAG_NAMES
+                    .iter()
+                    .filter(|(bit, _)| flags & bit != 0)
+                    .map(|(_, name)| *name)
+                    .collect();
+                write!(f, "{} (response flags {flags:#x})", names.join(", "))
+            }
             FailureKind::Slow => f.write_str("slow call"),
         }
     }
@@ -78,6 +85,18 @@ pub struct Response {
 /// error (UPE 0x800000).
 pub const UPSTREAM_FAILURE_FLAGS: u64 =
     0x4 | 0x10 | 0x20 | 0x40 | 0x80 | 0x8000 | 0x80000 | 0x80_0000;
+
+/// Names of the [`UPSTREAM_FAILURE_FLAGS`], for logs.
+const FLAG_NAMES: [(u64, &str); 8] = [
+    (0x4, "upstream timeout"),
+    (0x10, "upstream reset"),
+    (0x20, "upstream connect failure"),
+    (0x40, "upstream connection terminated"),
+    (0x80, "upstream overflow"),
+    (0x8000, "retry limit exceeded"),
+    (0x80000, "upstream max stream duration"),
+    (0x80_0000, "upstream protocol error"),
+];
 
 /// Envoy response flags that mean the client went away: downstream
 /// connection termination (DC 0x4000) and downstream protocol error
@@ -201,6 +220,14 @@ mod tests {
             off.resets = false;
             assert_eq!(classify(&off, &response), Outcome::Neutral);
         }
+    }
+
+    #[test]
+    fn names_the_flags_in_logs() {
+        assert_eq!(
+            FailureKind::Reset(0x44).to_string(),
+            "upstream timeout, upstream connection terminated (response flags 0x44)"
+        );
     }
 
     #[test]
