@@ -224,6 +224,58 @@ fn a_probe_that_never_reports_frees_its_slot() {
     assert_eq!(stat(&envoy, "p", "closed"), 1);
 }
 
+/// Case 1, the other half: a probe still waiting on its upstream loses its
+/// slot after `probe_timeout`; the next request probes and closes the
+/// breaker, and the stale probe's late failure changes nothing.
+#[test]
+fn a_probe_slot_held_past_the_probe_timeout_is_reclaimed() {
+    let upstream = Upstream::start();
+    let envoy = start(
+        &upstream,
+        r#"{"name": "q", "match": {"path_prefix": "/q/"}, "trip": {"consecutive_failures": 3},
+            "open_for": "1s", "half_open": {"probe_timeout": "2s"}}"#,
+    );
+    trip(&envoy, &upstream, "/q/fast", "q");
+    upstream.on("/q/fast", Behavior::status(200));
+    upstream.on(
+        "/q/slow",
+        Behavior::status(503).delay(Duration::from_secs(5)),
+    );
+    sleep(Duration::from_millis(1100));
+
+    let url = envoy.url("/q/slow");
+    let stuck = std::thread::spawn(move || client::get(&url));
+    sleep(Duration::from_millis(300));
+    assert_eq!(upstream.hits("/q/slow"), 1, "the slow probe is in flight");
+    let held = Instant::now();
+    assert!(
+        is_open_answer(&get(&envoy, "/q/fast"), "q"),
+        "its slot is held"
+    );
+
+    let (next, _) = until_admitted(&envoy, "/q/fast", "q", Duration::from_secs(4));
+    assert_eq!(next.status, 200);
+    let reclaimed_after = held.elapsed();
+    assert!(
+        reclaimed_after >= Duration::from_millis(1500),
+        "{reclaimed_after:?}"
+    );
+    assert!(
+        reclaimed_after <= Duration::from_millis(2500),
+        "{reclaimed_after:?}"
+    );
+    assert_eq!(stat(&envoy, "q", "state"), 0);
+
+    assert_eq!(stuck.join().unwrap().status, 503);
+    sleep(SETTLE);
+    assert_eq!(
+        stat(&envoy, "q", "state"),
+        0,
+        "the late failure is not counted"
+    );
+    assert_eq!(stat(&envoy, "q", "opened"), 1);
+}
+
 /// Case 1: a probe that Envoy answers 504 after its route timeout, or whose
 /// upstream resets the connection, is a failure and re-opens at once.
 #[test]
