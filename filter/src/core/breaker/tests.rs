@@ -494,3 +494,133 @@ fn probes_in_flight_never_exceed_the_slots() {
     }
     assert_eq!(state(&store, &policy), State::Closed);
 }
+
+#[test]
+fn successes_to_close_may_exceed_probes() {
+    let store = MemoryStore::new();
+    let mut policy = policy();
+    policy.successes_to_close = 3;
+    for _ in 0..3 {
+        call(&store, &policy, T0, FAIL);
+    }
+    let now = T0 + 2 * S;
+    for i in 0..3 {
+        assert!(matches!(
+            call(&store, &policy, now, Outcome::Success),
+            Admission::Probe(_)
+        ));
+        let expected = if i == 2 {
+            State::Closed
+        } else {
+            State::HalfOpen
+        };
+        assert_eq!(state(&store, &policy), expected);
+    }
+}
+
+/// Eight threads send random traffic over a shared stepped clock. Whatever
+/// the interleaving, the transitions they make tell one consistent story:
+/// every half-open follows an open, every close or re-open follows a
+/// half-open, and the final state is the one the counts imply.
+#[test]
+fn random_traffic_from_many_threads_keeps_transitions_consistent() {
+    use std::sync::atomic::AtomicU64;
+
+    let store = Arc::new(MemoryStore::new());
+    let mut policy = policy();
+    policy.probes = 2;
+    policy.successes_to_close = 2;
+    policy.open_for = 50 * MS;
+    policy.max_open_for = 400 * MS;
+    policy.probe_timeout = 300 * MS;
+    policy.rate = Some(RateTrip {
+        failure_rate_ppm: 600_000,
+        window: S,
+        min_calls: 10,
+    });
+    let policy = Arc::new(policy);
+    let clock = Arc::new(AtomicU64::new(T0));
+    // to open, to half-open, to closed, half-open to open
+    let counts = Arc::new([
+        AtomicU32::new(0),
+        AtomicU32::new(0),
+        AtomicU32::new(0),
+        AtomicU32::new(0),
+    ]);
+    let record = |counts: &[AtomicU32; 4], transition: Option<Transition>| {
+        if let Some(t) = transition {
+            let index = match (t.from, t.to) {
+                (State::Closed, State::Open) => 0,
+                (State::Open, State::HalfOpen) => 1,
+                (State::HalfOpen, State::Closed) => 2,
+                (State::HalfOpen, State::Open) => 3,
+                other => panic!("impossible transition {other:?}"),
+            };
+            counts[index].fetch_add(1, Ordering::SeqCst);
+        }
+    };
+
+    let workers: Vec<_> = (0..8u64)
+        .map(|worker| {
+            let (store, policy, clock, counts) =
+                (store.clone(), policy.clone(), clock.clone(), counts.clone());
+            thread::spawn(move || {
+                let mut seed = worker.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+                let mut next = move || {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed
+                };
+                let mut pending = Vec::new();
+                for _ in 0..3_000 {
+                    let now = clock.fetch_add(next() % (3 * MS), Ordering::SeqCst);
+                    let decided = admit(&*store, KEY, &policy, now).unwrap();
+                    record(&counts, decided.transition);
+                    if let Admission::Pass(t) | Admission::Probe(t) = decided.value {
+                        pending.push(t);
+                    }
+                    // Finish a random pending request, or forget it (a probe
+                    // that never reports).
+                    if !pending.is_empty() && next() % 3 != 0 {
+                        let ticket = pending.swap_remove((next() as usize) % pending.len());
+                        let outcome = match next() % 10 {
+                            0..=4 => FAIL,
+                            5 => Outcome::Neutral,
+                            _ => Outcome::Success,
+                        };
+                        if next() % 20 != 0 {
+                            let r = report(&*store, KEY, &policy, ticket, outcome, now).unwrap();
+                            record(&counts, r.transition);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    workers.into_iter().for_each(|w| w.join().unwrap());
+
+    let [opened, half_opened, closed, reopened] =
+        [0, 1, 2, 3].map(|i| counts[i].load(Ordering::SeqCst));
+    let opens = opened + reopened;
+    assert!(opened > 0 && half_opened > 0 && closed > 0 && reopened > 0);
+    assert!(
+        opens - half_opened <= 1,
+        "{opens} opens, {half_opened} half-opens"
+    );
+    let left_half_open = closed + reopened;
+    assert!(half_opened - left_half_open <= 1);
+    assert_eq!(
+        opened,
+        closed + u32::from(opened > closed),
+        "closed <-> open alternate"
+    );
+    let expected = if opens > half_opened {
+        State::Open
+    } else if half_opened > left_half_open {
+        State::HalfOpen
+    } else {
+        State::Closed
+    };
+    assert_eq!(state(&store, &policy), expected);
+}
