@@ -13,7 +13,7 @@ use floodgate_tests::{Behavior, Envoy, EnvoyBuilder, Upstream};
 /// `on_log` runs as the stream ends, which can be a moment after the client
 /// has the last byte: a short pause keeps one request's outcome ahead of
 /// the next request's admission.
-const SETTLE: Duration = Duration::from_millis(30);
+const SETTLE: Duration = Duration::from_millis(50);
 
 fn start(upstream: &Upstream, breaker: &str) -> Envoy {
     EnvoyBuilder::new()

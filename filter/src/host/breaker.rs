@@ -13,7 +13,7 @@ use super::metrics::{Counter, Gauge};
 use super::reply;
 use super::store::EnvoyStore;
 
-/// One nanosecond short of a second, for rounding up.
+/// One second in nanoseconds.
 const SECOND: u64 = 1_000_000_000;
 
 /// Warnings for degraded paths are logged at most once per this period per VM.
