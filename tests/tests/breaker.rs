@@ -529,3 +529,56 @@ fn a_listener_update_keeps_an_open_breaker_open() {
     assert_eq!(upstream.hits("/l"), 3);
     assert!(envoy.log().matches("configuration accepted").count() >= 8);
 }
+
+/// Connect failures count when `failure.resets` is on (the default), and
+/// are neutral when it is off.
+#[test]
+fn connect_failures_count_unless_resets_are_off() {
+    let gone = Upstream::start();
+    let envoy = EnvoyBuilder::new()
+        .plugin_config(
+            r#"{"circuit_breakers": [
+                {"name": "on", "match": {"headers": {"x-breaker": "on"}},
+                 "trip": {"consecutive_failures": 2}},
+                {"name": "off", "match": {"headers": {"x-breaker": "off"}},
+                 "failure": {"resets": false}, "trip": {"consecutive_failures": 2}}]}"#,
+        )
+        .concurrency(3)
+        .upstream(&gone)
+        .start()
+        .unwrap();
+    drop(gone);
+
+    let send = |which: &str| {
+        let request = Request::get(&envoy.url("/x")).header("x-breaker", which);
+        let response = client::send(&request);
+        sleep(SETTLE);
+        response
+    };
+    for _ in 0..4 {
+        let response = send("off");
+        assert_eq!(response.status, 503);
+        assert!(!is_open_answer(&response, "off"), "Envoy's own 503");
+    }
+    assert_eq!(stat(&envoy, "off", "state"), 0);
+    send("on");
+    send("on");
+    assert!(is_open_answer(&send("on"), "on"));
+    assert!(envoy.log().contains("flags 0x20: Failure(Reset(32))"));
+}
+
+/// A keyed breaker is refused with a clear error, and Envoy refuses the
+/// listener rather than running without its breakers.
+#[test]
+fn refuses_a_keyed_breaker() {
+    let log = EnvoyBuilder::new()
+        .plugin_config(r#"{"circuit_breakers": [{"name": "k", "key": ["authority"]}]}"#)
+        .start_expect_failure()
+        .unwrap();
+    assert!(
+        log.contains(
+            "invalid configuration: circuit_breakers[0].key: keyed breakers are not supported yet"
+        ),
+        "{log}"
+    );
+}
