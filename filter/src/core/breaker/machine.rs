@@ -17,7 +17,8 @@ pub enum Admission {
     Probe(Ticket),
     /// Open, or half-open with every slot taken: answer at once.
     Rejected {
-        /// Until the next probe may be admitted (ns); at least 0.
+        /// Until the next probe may be admitted (ns); 0 when half-open with
+        /// every slot taken (a slot may free up any moment).
         retry_after: u64,
         /// The state that refused.
         state: State,

@@ -267,6 +267,31 @@ mod tests {
     }
 
     #[test]
+    fn decoding_any_bytes_never_panics() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let valid = sample().encode();
+        for round in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let mut bytes = valid.clone();
+            // Flip a few bytes, sometimes cut or extend the record.
+            for shift in [0, 16, 32] {
+                let at = (seed >> shift) as usize % bytes.len();
+                bytes[at] ^= (seed >> (shift + 8)) as u8;
+            }
+            match round % 3 {
+                0 => bytes.truncate((seed >> 40) as usize % (bytes.len() + 1)),
+                1 => bytes.push(seed as u8),
+                _ => {}
+            }
+            if let Some(record) = Record::decode(&bytes, 2, 3) {
+                assert_eq!(Record::decode(&record.encode(), 2, 3), Some(record));
+            }
+        }
+    }
+
+    #[test]
     fn refuses_foreign_or_truncated_bytes() {
         let bytes = sample().encode();
         assert_eq!(Record::decode(&bytes[..bytes.len() - 1], 2, 3), None);
