@@ -1,0 +1,128 @@
+//! A real Envoy running the floodgate plugin, stopped when dropped.
+
+mod admin;
+mod builder;
+mod launch;
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub use builder::EnvoyBuilder;
+
+use crate::process::Process;
+
+/// How many lines of Envoy's log a failing test prints.
+const LOG_TAIL_LINES: usize = 200;
+
+/// A running Envoy. Dropping it stops the process (SIGTERM, then SIGKILL) and,
+/// if the test is failing, prints the tail of Envoy's log to stderr.
+pub struct Envoy {
+    // Field order matters: the process stops (in `drop`) before its files go.
+    process: Process,
+    files: Files,
+    admin_port: u16,
+    listener_port: u16,
+}
+
+impl Envoy {
+    /// The port of the listener that runs the floodgate filter.
+    pub fn listener_port(&self) -> u16 {
+        self.listener_port
+    }
+
+    /// The port of Envoy's admin interface.
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+    }
+
+    /// Envoy's pid.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// `http://127.0.0.1:<listener>` followed by `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.listener_port)
+    }
+
+    /// `http://127.0.0.1:<admin>` followed by `path`.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
+    }
+
+    /// Whether the Envoy process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.process.exited().is_none()
+    }
+
+    /// Everything Envoy logged so far: its log file, then anything it wrote
+    /// to stdout or stderr.
+    pub fn log(&self) -> String {
+        read_log(self.files.dir.path())
+    }
+
+    /// Waits until Envoy's log contains `needle`; false if `timeout` passes first.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !self.log().contains(needle) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        true
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        self.process.stop();
+        if std::thread::panicking() {
+            eprintln!("{}", log_tail(&self.log(), self.process.pid()));
+        }
+    }
+}
+
+/// The log file and the console output of an Envoy run in `dir`.
+fn read_log(dir: &std::path::Path) -> String {
+    let mut log = fs::read_to_string(dir.join("envoy.log")).unwrap_or_default();
+    let console = fs::read_to_string(dir.join("console.log")).unwrap_or_default();
+    if !console.trim().is_empty() {
+        log.push_str("--- console ---\n");
+        log.push_str(&console);
+    }
+    log
+}
+
+/// The last lines of `log`, framed for a test failure report.
+fn log_tail(log: &str, pid: u32) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+    format!(
+        "=== last {} lines of Envoy's log (pid {pid}) ===\n{}\n=== end of Envoy's log ===",
+        tail.len(),
+        tail.join("\n")
+    )
+}
+
+/// Where an Envoy's files live: bootstrap, log, admin address.
+struct Files {
+    dir: TempDir,
+}
+
+impl Files {
+    fn new() -> std::io::Result<Files> {
+        Ok(Files {
+            dir: tempfile::Builder::new()
+                .prefix("floodgate-envoy-")
+                .tempdir()?,
+        })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}

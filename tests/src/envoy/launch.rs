@@ -1,0 +1,158 @@
+//! Starting Envoy and waiting for it to serve, or to fail.
+
+use std::fs::{self, File};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use super::admin::{listener_port, try_admin};
+use super::{log_tail, read_log, Envoy, EnvoyBuilder, Files};
+use crate::process::Process;
+
+/// How long Envoy may take to start: it compiles the plugin once per VM.
+const STARTUP: Duration = Duration::from_secs(60);
+
+/// Pause between two readiness checks.
+const POLL: Duration = Duration::from_millis(25);
+
+/// A `--base-id` no other Envoy of this machine uses: this process's pid and
+/// a counter. Hot restart is disabled as well, so no shared memory is left
+/// behind by an Envoy that had to be killed.
+fn base_id() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let counter = NEXT.fetch_add(1, Ordering::Relaxed) % 1000;
+    (std::process::id() % 4_000_000) * 1000 + counter
+}
+
+/// Writes the bootstrap and spawns Envoy on it.
+fn spawn(builder: &EnvoyBuilder) -> Result<(Process, Files), String> {
+    let files = Files::new().map_err(|e| format!("temp dir: {e}"))?;
+    fs::write(files.path("bootstrap.yaml"), builder.bootstrap_yaml())
+        .map_err(|e| format!("write bootstrap: {e}"))?;
+    let console = File::create(files.path("console.log")).map_err(|e| e.to_string())?;
+
+    let mut command = Command::new(crate::envoy_binary());
+    command
+        .arg("--config-path")
+        .arg(files.path("bootstrap.yaml"))
+        .arg("--admin-address-path")
+        .arg(files.path("admin_address"))
+        .arg("--log-path")
+        .arg(files.path("envoy.log"))
+        .args(["--concurrency", &builder.concurrency.to_string()])
+        .args(["--base-id", &base_id().to_string()])
+        .arg("--disable-hot-restart")
+        .args(["--log-level", "info"])
+        .args([
+            "--component-log-level",
+            &format!("wasm:{}", builder.wasm_log_level),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(console.try_clone().map_err(|e| e.to_string())?)
+        .stderr(console);
+    let process = Process::spawn(command).map_err(|e| format!("spawn Envoy: {e}"))?;
+    Ok((process, files))
+}
+
+/// What a readiness check saw.
+enum Progress {
+    /// Not there yet.
+    Starting,
+    /// Serving: admin says LIVE and the listener has a port.
+    Ready { admin_port: u16, listener_port: u16 },
+}
+
+/// One look at the admin address file, `/ready` and `/listeners`.
+fn check(files: &Files) -> Progress {
+    let Ok(address) = fs::read_to_string(files.path("admin_address")) else {
+        return Progress::Starting;
+    };
+    let Some(admin_port) = address
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+    else {
+        return Progress::Starting;
+    };
+    match try_admin(admin_port, "/ready") {
+        Ok(body) if body.trim() == "LIVE" => {}
+        _ => return Progress::Starting,
+    }
+    match listener_port(admin_port, "floodgate") {
+        Ok(Some(listener_port)) => Progress::Ready {
+            admin_port,
+            listener_port,
+        },
+        _ => Progress::Starting,
+    }
+}
+
+pub(super) fn start(builder: &EnvoyBuilder) -> Result<Envoy, String> {
+    let (mut process, files) = spawn(builder)?;
+    let deadline = Instant::now() + STARTUP;
+    loop {
+        if let Some(status) = process.exited() {
+            let log = read_log(files.dir.path());
+            return Err(format!(
+                "Envoy exited at start-up ({status})\n{}",
+                log_tail(&log, process.pid())
+            ));
+        }
+        if let Progress::Ready {
+            admin_port,
+            listener_port,
+        } = check(&files)
+        {
+            return Ok(Envoy {
+                process,
+                files,
+                admin_port,
+                listener_port,
+            });
+        }
+        if Instant::now() >= deadline {
+            process.stop();
+            let log = read_log(files.dir.path());
+            return Err(format!(
+                "Envoy not ready after {STARTUP:?}\n{}",
+                log_tail(&log, process.pid())
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+pub(super) fn start_expect_failure(builder: &EnvoyBuilder) -> Result<String, String> {
+    let (mut process, files) = spawn(builder)?;
+    let deadline = Instant::now() + STARTUP;
+    loop {
+        if let Some(status) = process.exited() {
+            let log = read_log(files.dir.path());
+            return match status.success() {
+                false => Ok(log),
+                true => Err(format!(
+                    "Envoy exited with success\n{}",
+                    log_tail(&log, process.pid())
+                )),
+            };
+        }
+        if let Progress::Ready { .. } = check(&files) {
+            process.stop();
+            let log = read_log(files.dir.path());
+            return Err(format!(
+                "Envoy started serving\n{}",
+                log_tail(&log, process.pid())
+            ));
+        }
+        if Instant::now() >= deadline {
+            process.stop();
+            let log = read_log(files.dir.path());
+            return Err(format!(
+                "Envoy neither failed nor started\n{}",
+                log_tail(&log, process.pid())
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+}
