@@ -3,6 +3,7 @@
 //! Unknown fields are errors, durations are strings (`"250ms"`, `"1s"`,
 //! `"5m"`, `"1h"`), and every refusal names the JSON path and the reason.
 
+pub mod cache;
 pub mod duration;
 pub mod error;
 pub mod schema;
@@ -10,6 +11,7 @@ pub mod validate;
 
 pub use error::{ConfigError, JsonPath};
 
+use crate::core::cache::CacheConfig;
 use crate::core::request::ClientIpSource;
 
 /// A checked plugin configuration.
@@ -20,6 +22,8 @@ pub struct Config {
     /// Which request facts the configured features read, so the filter asks
     /// Envoy for nothing else.
     pub needs: Needs,
+    /// The response cache, when configured.
+    pub cache: Option<CacheConfig>,
 }
 
 /// The request facts beyond the headers that some feature reads.
@@ -60,7 +64,7 @@ impl Config {
     /// True when no feature is configured: the filter then passes every
     /// request through without looking at it.
     pub fn is_passthrough(&self) -> bool {
-        true
+        self.cache.is_none()
     }
 }
 

@@ -123,7 +123,7 @@ fn refuses_negative_trusted_hops() {
 
 #[test]
 fn refuses_sections_this_build_lacks() {
-    for section in ["rate_limits", "circuit_breakers", "cache"] {
+    for section in ["rate_limits", "circuit_breakers"] {
         let json = format!(r#"{{"{section}": []}}"#);
         assert_eq!(
             refused(&json),

@@ -3,7 +3,7 @@
 
 use super::error::{ConfigError, JsonPath};
 use super::schema::{RawClientIp, RawConfig, RawHeaderCondition, RawMatch};
-use super::Config;
+use super::{Config, Needs};
 use crate::core::key::KeyPart;
 use crate::core::matcher::{HeaderCondition, Matcher};
 use crate::core::request::ClientIpSource;
@@ -18,7 +18,6 @@ pub fn config(raw: RawConfig) -> Result<Config, ConfigError> {
     for (name, present) in [
         ("rate_limits", raw.rate_limits.is_some()),
         ("circuit_breakers", raw.circuit_breakers.is_some()),
-        ("cache", raw.cache.is_some()),
     ] {
         if present {
             return Err(ConfigError::at(
@@ -27,9 +26,20 @@ pub fn config(raw: RawConfig) -> Result<Config, ConfigError> {
             ));
         }
     }
+    let cache = match &raw.cache {
+        Some(raw_cache) => Some(super::cache::validate(raw_cache, &root.field("cache"))?),
+        None => None,
+    };
+    let needs = Needs {
+        route_name: cache
+            .as_ref()
+            .is_some_and(|c| c.matcher.route_name.is_some()),
+        client_ip: false,
+    };
     Ok(Config {
         client_ip,
-        needs: Default::default(),
+        needs,
+        cache,
     })
 }
 
