@@ -5,6 +5,7 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 
+use super::cache::{CacheHandle, CacheMetrics};
 use super::http::Stream;
 use super::seed;
 use super::store::EnvoyStore;
@@ -19,11 +20,27 @@ pub struct Plugin {
     pub config: Config,
     /// Key fingerprints, with the seed every worker shares.
     pub hasher: KeyHasher,
+    /// The cache's counters, when a cache is configured.
+    pub cache_metrics: Option<CacheMetrics>,
 }
 
 impl Plugin {
     fn new(config: Config, hasher: KeyHasher) -> Self {
-        Self { config, hasher }
+        let cache_metrics = config.cache.as_ref().map(CacheMetrics::define);
+        Self {
+            config,
+            hasher,
+            cache_metrics,
+        }
+    }
+
+    /// The configured cache with its counters.
+    pub fn cache(&self) -> Option<CacheHandle<'_>> {
+        Some(CacheHandle {
+            config: self.config.cache.as_ref()?,
+            metrics: self.cache_metrics.as_ref()?,
+            hasher: &self.hasher,
+        })
     }
 }
 
