@@ -13,6 +13,7 @@ pub struct Behavior {
     pub(super) delay: Duration,
     pub(super) chunked: bool,
     pub(super) reset: bool,
+    pub(super) cut: bool,
 }
 
 impl Behavior {
@@ -25,6 +26,7 @@ impl Behavior {
             delay: Duration::ZERO,
             chunked: false,
             reset: false,
+            cut: false,
         }
     }
 
@@ -35,6 +37,15 @@ impl Behavior {
             reset: true,
             ..Behavior::status(0)
         }
+    }
+
+    /// Sends the status, the headers and the first half of the body
+    /// (chunked, no `content-length`), then resets the connection (TCP RST)
+    /// instead of sending the rest.
+    pub fn cut_mid_body(mut self) -> Behavior {
+        self.cut = true;
+        self.chunked = true;
+        self
     }
 
     /// Adds a header; the value is sent as raw bytes (it may be non-UTF-8).

@@ -95,7 +95,30 @@ async fn handle(
         // outlives the connection, so it gives up after a while.
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;
     }
+    if behavior.cut {
+        return Ok(cut_response(behavior, connection));
+    }
     Ok(response(behavior))
+}
+
+/// The headers and the first half of the body, then a reset.
+fn cut_response(behavior: Behavior, connection: Arc<Connection>) -> hyper::Response<Body> {
+    let (mut sender, channel) = Channel::new(2);
+    let half = behavior.body.slice(..behavior.body.len() / 2);
+    let _ = sender.try_send(Frame::data(half));
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        set_zero_linger(connection.fd);
+        connection.reset.notify_one();
+        drop(sender);
+    });
+    let mut response = response(Behavior {
+        chunked: false,
+        body: Bytes::new(),
+        ..behavior
+    });
+    *response.body_mut() = Body::Right(channel);
+    response
 }
 
 fn response(behavior: Behavior) -> hyper::Response<Body> {
