@@ -110,6 +110,8 @@ fn cut_response(behavior: Behavior, connection: Arc<Connection>) -> hyper::Respo
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         set_zero_linger(connection.fd);
         connection.reset.notify_one();
+        // Keep the body open: ending it would let the response complete.
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
         drop(sender);
     });
     let mut response = response(Behavior {
