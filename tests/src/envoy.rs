@@ -97,9 +97,47 @@ fn read_log(dir: &std::path::Path) -> String {
     log
 }
 
+/// Why Envoy did not do what the test expected, with the tail of its log.
+///
+/// `Debug` prints the text as is, so `.unwrap()` on a failed start shows a
+/// readable log rather than one long escaped string.
+pub struct StartError(pub String);
+
+impl std::fmt::Debug for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Whether `line` is part of the inventory Envoy logs at start-up (linked
+/// extensions, header map layout): a hundred long lines that say nothing
+/// about why a test failed.
+fn is_startup_inventory(line: &str) -> bool {
+    if !line.contains("][info][main] [source/server/server.cc:") {
+        return false;
+    }
+    let Some(source) = line.find("[source/") else {
+        return false;
+    };
+    line[source..].split_once("] ").is_some_and(|(_, message)| {
+        message.starts_with("  ") || message.starts_with("HTTP header map")
+    })
+}
+
 /// The last lines of `log`, framed for a test failure report.
 fn log_tail(log: &str, pid: u32) -> String {
-    let lines: Vec<&str> = log.lines().collect();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|line| !is_startup_inventory(line))
+        .collect();
     let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
     format!(
         "=== last {} lines of Envoy's log (pid {pid}) ===\n{}\n=== end of Envoy's log ===",

@@ -31,7 +31,7 @@ use std::sync::OnceLock;
 
 pub use bootstrap::Route;
 pub use client::{Request, Response};
-pub use envoy::{Envoy, EnvoyBuilder};
+pub use envoy::{Envoy, EnvoyBuilder, StartError};
 pub use paths::{envoy_binary, wasm_path, workspace_root};
 pub use upstream::{Behavior, RecordedRequest, Upstream};
 

