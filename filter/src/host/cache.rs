@@ -217,7 +217,9 @@ impl CacheStream {
     ) -> Option<Action> {
         if let Some(headers) = &self.replay {
             // Our own reply: set the stored bytes exactly, replacing what
-            // Envoy put in for a local reply.
+            // Envoy put in for a local reply (its `content-type:
+            // text/plain` too, when the stored answer had none).
+            let _ = hostcalls::remove_map_value(MapType::HttpResponseHeaders, "content-type");
             for (name, _) in headers {
                 let _ = hostcalls::remove_map_value(MapType::HttpResponseHeaders, name);
             }
