@@ -481,6 +481,21 @@ fn stale_if_error_scope() {
     sleep(Duration::from_secs(6));
     assert_eq!(client::get(&envoy.url("/s")).status, 503, "past the window");
     assert!(stat(&envoy, "stale_served") >= 4);
+
+    // Envoy's own answers for a timeout, a reset and a refused connection
+    // reach the filter like an upstream's, told apart by their details (Envoy
+    // flushes its log file every few seconds).
+    for details in [
+        "stale answer for a 503 (via_upstream)",
+        "stale answer for a 504 (response_timeout)",
+        "stale answer for a 503 (upstream_reset_before_response_started{connection_termination",
+        "stale answer for a 503 (upstream_reset_before_response_started{remote_connection_failure",
+    ] {
+        assert!(
+            envoy.wait_for_log(details, Duration::from_secs(15)),
+            "{details}"
+        );
+    }
 }
 
 #[test]
