@@ -452,6 +452,90 @@ mod tests {
         assert!(!f.usable_on_error(T0 + 3 * S, 0));
     }
 
+    /// Random lifetimes, upstream ages, clock skews and delays: the entry is
+    /// fresh exactly while stored-at + lifetime - initial age has not passed,
+    /// the initial age is never below the upstream's `Age`, and the age
+    /// grows one for one with time.
+    #[test]
+    fn freshness_holds_its_invariants_for_random_exchanges() {
+        let mut state = 0x2545_f491_u64;
+        let mut next = |bound: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % bound
+        };
+        for _ in 0..5_000 {
+            let max_age = next(600);
+            let age = next(400);
+            let date_skew = next(20);
+            let delay = next(3 * S);
+            let date = super::super::date::parse(DATE_T0.as_bytes()).unwrap() - date_skew;
+            let date_text = http_date(date);
+            let h = headers(&[
+                ("cache-control", &format!("max-age={max_age}")),
+                ("age", &age.to_string()),
+                ("date", &date_text),
+            ]);
+            let f = freshness(
+                &Exchange {
+                    request_cc: &CacheControl::default(),
+                    request_has_authorization: false,
+                    status: 200,
+                    headers: &h,
+                    request_time: T0,
+                    response_time: T0 + delay,
+                },
+                &CacheControl::parse(values(&h, "cache-control")),
+                0,
+            );
+            assert!(f.initial_age >= age * S);
+            assert!(f.initial_age >= date_skew * S);
+            let later = T0 + delay + next(1_000) * S;
+            assert_eq!(f.current_age(later), f.initial_age + (later - f.stored_at));
+            assert_eq!(f.is_fresh(later), f.current_age(later) < max_age * S);
+        }
+    }
+
+    /// IMF-fixdate for a test date.
+    fn http_date(seconds: u64) -> String {
+        const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let days = seconds / 86_400;
+        let rem = seconds % 86_400;
+        // Civil from days (Howard Hinnant's algorithm).
+        let z = days + 719_468;
+        let era = z / 146_097;
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + u64::from(month <= 2);
+        format!(
+            "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+            DAYS[(days % 7) as usize],
+            MONTHS[(month - 1) as usize],
+            rem / 3_600,
+            rem / 60 % 60,
+            rem % 60
+        )
+    }
+
+    #[test]
+    fn http_dates_round_trip_through_the_test_formatter() {
+        assert_eq!(http_date(1_764_766_805), DATE_T0);
+        for seconds in [0, 951_782_400, 1_709_208_000, 4_102_444_799] {
+            assert_eq!(
+                super::super::date::parse(http_date(seconds).as_bytes()),
+                Some(seconds)
+            );
+        }
+    }
+
     #[test]
     fn must_revalidate_and_no_cache_never_stand_in_for_errors() {
         for cc in [
