@@ -14,6 +14,7 @@ pub struct Behavior {
     pub(super) chunked: bool,
     pub(super) reset: bool,
     pub(super) cut: bool,
+    pub(super) no_date: bool,
 }
 
 impl Behavior {
@@ -27,6 +28,7 @@ impl Behavior {
             chunked: false,
             reset: false,
             cut: false,
+            no_date: false,
         }
     }
 
@@ -45,6 +47,13 @@ impl Behavior {
     pub fn cut_mid_body(mut self) -> Behavior {
         self.cut = true;
         self.chunked = true;
+        self
+    }
+
+    /// Sends no `date` header (by default the upstream adds the current
+    /// date, like most servers, unless the behaviour sets its own).
+    pub fn without_date(mut self) -> Behavior {
+        self.no_date = true;
         self
     }
 

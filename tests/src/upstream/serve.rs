@@ -44,7 +44,10 @@ pub(super) async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>)
                 let connection = connection.clone();
                 service_fn(move |request| handle(request, state.clone(), connection.clone()))
             };
-            let builder = auto::Builder::new(TokioExecutor::new());
+            // The handler adds `date` itself, so a behaviour can leave it out.
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http1().auto_date_header(false);
+            builder.http2().auto_date_header(false);
             let serving = builder.serve_connection(TokioIo::new(stream), service);
             tokio::select! {
                 _ = serving => {}
@@ -137,7 +140,18 @@ fn response(behavior: Behavior) -> hyper::Response<Body> {
     } else {
         Body::Left(Full::new(behavior.body))
     };
+    let add_date = !behavior.no_date
+        && !behavior
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("date"));
     let mut response = hyper::Response::new(body);
+    if add_date {
+        let now = httpdate::fmt_http_date(std::time::SystemTime::now());
+        if let Ok(value) = HeaderValue::from_str(&now) {
+            response.headers_mut().insert(hyper::header::DATE, value);
+        }
+    }
     *response.status_mut() = hyper::StatusCode::from_u16(behavior.status).expect("valid status");
     for (name, value) in behavior.headers {
         let name = HeaderName::from_bytes(name.as_bytes()).expect("valid header name");
