@@ -391,12 +391,13 @@ fn counts_the_upstream_age_and_ages_undated_answers_from_arrival() {
     assert!((100..=101).contains(&age(&hit)), "age {}", age(&hit));
     assert_eq!(cache_status(&hit), "floodgate; hit; ttl=200");
 
-    // The harness upstream sends no Date; Envoy adds one on the way out,
-    // after this filter has seen the answer.
+    // No Date from the upstream: aged from its arrival (Envoy adds a Date
+    // on the way out, after this filter has seen the answer).
     upstream.on(
         "/undated",
         Behavior::status(200)
             .header("cache-control", "max-age=10")
+            .without_date()
             .body("u"),
     );
     client::get(&envoy.url("/undated"));
@@ -404,6 +405,10 @@ fn counts_the_upstream_age_and_ages_undated_answers_from_arrival() {
     let later = client::get(&envoy.url("/undated"));
     assert!(cache_status(&later).starts_with("floodgate; hit"));
     assert!((1..=3).contains(&age(&later)), "age {}", age(&later));
+    assert!(
+        later.header("date").is_some(),
+        "Envoy dates an undated replay"
+    );
     assert_eq!(upstream.hits("/undated"), 1);
 }
 
