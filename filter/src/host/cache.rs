@@ -13,6 +13,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, BufferType, MapType};
 
 use super::metrics::Counter;
+use super::root::Plugin;
 use super::store::EnvoyStore;
 use crate::core::cache::table::Stored;
 use crate::core::cache::{Answer, Cache, CacheConfig, Forward, Pending, Plan, Responded};
@@ -73,6 +74,29 @@ impl CacheMetrics {
             log::warn!("floodgate: cache: {what} (further ones in the next 10 s are counted only)");
         }
     }
+}
+
+/// The breaker's open path calls this before sending its `fallback`
+/// (fallback order: fresh hit, stale within the window, `fallback`, error):
+/// it answers from the cache and returns `Some(Action::Pause)`, or returns
+/// `None` and does nothing. `None` without a configured cache.
+///
+/// ```ignore
+/// if breaker_is_open {
+///     let answered = cache::stale_for_open_breaker(&mut self.cache, &self.plugin, &facts, now);
+///     if let Some(action) = answered {
+///         return action;
+///     }
+///     // ... send the breaker's fallback
+/// }
+/// ```
+pub fn stale_for_open_breaker(
+    stream: &mut CacheStream,
+    plugin: &Plugin,
+    facts: &RequestFacts,
+    now: u64,
+) -> Option<Action> {
+    stream.stale_for_open_breaker(plugin.cache()?, facts, now)
 }
 
 /// One cache with what it needs from the VM.
@@ -172,14 +196,14 @@ impl CacheStream {
 
     /// For an open breaker: answers the request from the cache when a
     /// fresh entry, or a stale one inside its `stale-if-error` window (and
-    /// `serve_stale_when_open`), exists. Returns `true` when it answered
-    /// (the caller then returns `Action::Pause`).
+    /// `serve_stale_when_open`), exists. `Some(Action::Pause)` when it
+    /// answered; `None` leaves the breaker to send its `fallback`.
     pub fn stale_for_open_breaker(
         &mut self,
         cache: CacheHandle,
         facts: &RequestFacts,
         now: u64,
-    ) -> bool {
+    ) -> Option<Action> {
         match cache.core().stale_for_open_breaker(facts, now) {
             Ok(Some((answer, stale))) => {
                 if stale {
@@ -195,13 +219,13 @@ impl CacheStream {
                     cache.config.name
                 );
                 self.send(answer);
-                true
+                Some(Action::Pause)
             }
-            Ok(None) => false,
+            Ok(None) => None,
             Err(err) => {
                 cache.metrics.errors.inc();
                 log::warn!("floodgate: cache: lookup failed: {err}");
-                false
+                None
             }
         }
     }
