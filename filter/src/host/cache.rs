@@ -39,8 +39,18 @@ pub struct CacheMetrics {
 }
 
 impl CacheMetrics {
-    /// Defines the counters of cache `config.name`.
+    /// Defines the counters of cache `config.name` (and says, once per VM,
+    /// what the cache was configured with).
     pub fn define(config: &CacheConfig) -> Self {
+        log::info!(
+            "floodgate: cache {}: {} entries of up to {} bytes, default_ttl {} s, stale_if_error {} s, serve_stale_when_open {}",
+            config.name,
+            config.max_entries,
+            config.max_entry_bytes,
+            config.default_ttl / 1_000_000_000,
+            config.stale_if_error / 1_000_000_000,
+            config.serve_stale_when_open
+        );
         let counter =
             |metric: &str| Counter::define(&format!("floodgate.cache.{}.{metric}", config.name));
         Self {
