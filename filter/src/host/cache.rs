@@ -136,12 +136,22 @@ pub struct CacheStream {
     /// Headers of a reply this cache sent, to be set exactly when the reply
     /// passes back through `on_http_response_headers`.
     replay: Option<Vec<(String, Vec<u8>)>>,
+    /// The status of an error answer this cache replaced with a stale entry.
+    replaced: Option<u16>,
 }
 
 impl CacheStream {
     /// True once this cache answered the request itself.
     pub fn answered(&self) -> bool {
         self.replay.is_some()
+    }
+
+    /// The status of the error (an upstream `5xx`, or Envoy's own `503`/`504`
+    /// for a reset, refused connection or timeout) that a stale entry
+    /// replaced. Envoy's `response.code` then reads as the stale `200`: a
+    /// circuit breaker must count this failure from here.
+    pub fn replaced_failure(&self) -> Option<u16> {
+        self.replaced
     }
 
     /// A request arrived: `Some(Action::Pause)` when the cache answered it.
@@ -297,6 +307,7 @@ impl CacheStream {
                         cache.config.name
                     );
                 } else {
+                    self.replaced = Some(status);
                     m.stale_served.inc();
                     let details = super::facts::property(&["response", "code_details"]);
                     log::debug!(
