@@ -16,7 +16,7 @@ ENVOY_STAMP := $(VENV)/.envoy-$(ENVOY_VERSION)
 endif
 export ENVOY
 
-.PHONY: help build envoy run test lint validate clean
+.PHONY: help build envoy run test test-long lint validate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
@@ -42,12 +42,21 @@ run: build envoy ## run Envoy with envoy/demo.yaml in front of a demo upstream (
 	@echo "  curl -i http://127.0.0.1:10000/catalog/items"
 	@echo "  for i in 1 2 3 4; do curl -s -o /dev/null -w '%{http_code}\n' http://127.0.0.1:10000/catalog/broken; done"
 	@echo "  for i in \$$(seq 20); do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:10000/flaky/x; done; echo"
+	@echo "  cache: a miss, a hit, then a stale copy while the upstream is down:"
+	@echo "    curl -si http://127.0.0.1:10000/catalog/stock | grep -i cache-status"
+	@echo "    curl -si http://127.0.0.1:10000/catalog/stock | grep -iE 'cache-status|^age'"
+	@echo "    curl -s -X POST 'http://127.0.0.1:9901/runtime_modify?demo.upstream_down=100'; sleep 4"
+	@echo "    curl -si http://127.0.0.1:10000/catalog/stock | grep -iE '^HTTP|cache-status|^age'"
+	@echo "    curl -s -X POST 'http://127.0.0.1:9901/runtime_modify?demo.upstream_down=0'"
 	@echo "  curl -s http://127.0.0.1:9901/stats/prometheus | grep floodgate"
 	$(ENVOY) -c envoy/demo.yaml --concurrency 2 --disable-hot-restart \
 		--log-level info --component-log-level wasm:debug
 
 test: build envoy ## run the whole suite: unit tests and the integration tests against Envoy
 	$(CARGO) test --workspace --no-fail-fast
+
+test-long: build envoy ## run the slow tests (floods, long timelines) left out of `make test`
+	$(CARGO) test --workspace --no-fail-fast -- --ignored
 
 lint: ## check formatting and clippy lints
 	$(CARGO) fmt --all --check

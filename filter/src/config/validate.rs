@@ -3,7 +3,7 @@
 
 use super::error::{ConfigError, JsonPath};
 use super::schema::{RawClientIp, RawConfig, RawHeaderCondition, RawMatch};
-use super::Config;
+use super::{Config, Needs};
 use crate::core::key::KeyPart;
 use crate::core::matcher::{HeaderCondition, Matcher};
 use crate::core::request::ClientIpSource;
@@ -15,10 +15,7 @@ pub fn config(raw: RawConfig) -> Result<Config, ConfigError> {
         Some(raw_ip) => client_ip(raw_ip, &root.field("client_ip"))?,
         None => ClientIpSource::Peer,
     };
-    for (name, present) in [
-        ("rate_limits", raw.rate_limits.is_some()),
-        ("cache", raw.cache.is_some()),
-    ] {
+    for (name, present) in [("rate_limits", raw.rate_limits.is_some())] {
         if present {
             return Err(ConfigError::at(
                 &root.field(name),
@@ -30,16 +27,24 @@ pub fn config(raw: RawConfig) -> Result<Config, ConfigError> {
         raw.circuit_breakers.as_deref().unwrap_or_default(),
         &root.field("circuit_breakers"),
     )?;
-    let needs = super::Needs {
+    let cache = match &raw.cache {
+        Some(raw_cache) => Some(super::cache::validate(raw_cache, &root.field("cache"))?),
+        None => None,
+    };
+    let needs = Needs {
         route_name: circuit_breakers
             .iter()
-            .any(|b| b.matcher.route_name.is_some()),
+            .any(|b| b.matcher.route_name.is_some())
+            || cache
+                .as_ref()
+                .is_some_and(|c| c.matcher.route_name.is_some()),
         client_ip: false,
     };
     Ok(Config {
         client_ip,
         needs,
         circuit_breakers,
+        cache,
     })
 }
 

@@ -1,4 +1,11 @@
-//! The HTTP context: one per request.
+//! The HTTP context: one per request. This is the one place that orders
+//! the features and decides how a request degrades.
+//!
+//! On the request: the cache answers a fresh hit first (no breaker state is
+//! touched for it); then the breakers admit the request, and an open breaker
+//! answers through [`Stream::answer_open_breaker`]. On the response: the
+//! cache stores, or replaces an upstream failure with a stale copy. In
+//! `on_log`: the breakers learn how the call ended.
 
 use std::rc::Rc;
 
@@ -6,8 +13,10 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use super::breaker::{Gate, Guard};
+use super::cache::CacheStream;
 use super::root::Plugin;
 use super::{facts, now_nanos};
+use crate::core::request::RequestFacts;
 
 /// Per-request state.
 pub struct Stream {
@@ -21,6 +30,8 @@ pub struct Stream {
     responded: Option<u64>,
     /// The breakers this request passed.
     breaker_guards: Vec<Guard>,
+    /// The cache's view of this request.
+    cache: CacheStream,
 }
 
 impl Stream {
@@ -32,7 +43,32 @@ impl Stream {
             started: 0,
             responded: None,
             breaker_guards: Vec::new(),
+            cache: CacheStream::default(),
         }
+    }
+
+    /// The fallback order for a request an open breaker refused, written
+    /// once: a cached copy (fresh, or stale inside its `stale-if-error`
+    /// window, when `serve_stale_when_open`), then the breaker's `fallback`,
+    /// then `503` with `retry-after`.
+    fn answer_open_breaker(
+        &mut self,
+        index: usize,
+        retry_after: u64,
+        facts: &RequestFacts,
+        now: u64,
+    ) -> Action {
+        self.local_reply = true;
+        let plugin = Rc::clone(&self.plugin);
+        if let Some(cache) = plugin.cache() {
+            if let Some(action) = self.cache.stale_for_open_breaker(cache, facts, now) {
+                return action;
+            }
+        }
+        plugin
+            .breakers
+            .send_open_answer(&plugin.config.circuit_breakers, index, retry_after);
+        Action::Pause
     }
 }
 
@@ -49,20 +85,42 @@ impl HttpContext for Stream {
         let now = now_nanos();
         self.started = now;
 
+        if let Some(cache) = plugin.cache() {
+            if let Some(action) = self.cache.on_request(cache, &facts, now) {
+                self.local_reply = true;
+                return action;
+            }
+        }
+
         let breakers = &config.circuit_breakers;
-        let gate = plugin
+        match plugin
             .breakers
-            .admit(breakers, &facts, now, &mut self.breaker_guards);
-        if let Gate::Answered = gate {
-            self.local_reply = true;
-            return Action::Pause;
+            .admit(breakers, &facts, now, &mut self.breaker_guards)
+        {
+            Gate::Continue => Action::Continue,
+            Gate::Open { index, retry_after } => {
+                self.answer_open_breaker(index, retry_after, &facts, now)
+            }
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        let now = now_nanos();
+        if self.responded.is_none() {
+            self.responded = Some(now);
+        }
+        if let Some(cache) = self.plugin.cache() {
+            if let Some(action) = self.cache.on_response_headers(cache, end_of_stream, now) {
+                return action;
+            }
         }
         Action::Continue
     }
 
-    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        if self.responded.is_none() {
-            self.responded = Some(now_nanos());
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if let Some(cache) = self.plugin.cache() {
+            self.cache
+                .on_response_body(cache, body_size, end_of_stream, now_nanos());
         }
         Action::Continue
     }
@@ -70,11 +128,15 @@ impl HttpContext for Stream {
     fn on_log(&mut self) {
         let now = now_nanos();
         let duration = self.responded.unwrap_or(now).saturating_sub(self.started);
+        // A stale copy that replaced an upstream failure hides it from
+        // Envoy's `response.*` properties; the breaker must still count it.
+        let replaced = self.cache.replaced_failure();
         let plugin = &self.plugin;
         plugin.breakers.report(
             &plugin.config.circuit_breakers,
             &self.breaker_guards,
             self.local_reply,
+            replaced,
             duration,
             now,
         );
