@@ -341,3 +341,35 @@ fn sliding_window_refuses_a_second_burst_just_after_the_first() {
     sleep(Duration::from_millis(400));
     assert_eq!(count(&client::burst(5, &request), 200), 0);
 }
+
+#[test]
+fn cached_answers_spend_tokens_and_carry_the_fields() {
+    let upstream = Upstream::start();
+    upstream.on(
+        "/catalog/item",
+        floodgate_tests::Behavior::status(200)
+            .header("cache-control", "max-age=60")
+            .header("ratelimit", "\"upstream\";r=99;t=1")
+            .body("item"),
+    );
+    let envoy = start(
+        &upstream,
+        2,
+        r#"{"rate_limits": [{"name": "catalog", "limit": 2, "period": "1h"}], "cache": {}}"#,
+    );
+    let miss = client::get(&envoy.url("/catalog/item"));
+    assert_eq!(miss.status, 200);
+    assert_eq!(miss.header_str("ratelimit"), Some("\"catalog\";r=1;t=1800"));
+    let hit = client::get(&envoy.url("/catalog/item"));
+    assert_eq!(hit.status, 200);
+    assert!(
+        hit.header_str("cache-status").unwrap_or("").contains("hit"),
+        "{:?}",
+        hit.headers
+    );
+    // A cache hit spends a token too, and carries its own quota over
+    // whatever the stored copy held.
+    assert_eq!(hit.header_str("ratelimit"), Some("\"catalog\";r=0;t=3600"));
+    assert_eq!(client::get(&envoy.url("/catalog/item")).status, 429);
+    assert_eq!(upstream.hits("/catalog/item"), 1);
+}
