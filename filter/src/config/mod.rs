@@ -7,6 +7,7 @@ pub mod breaker;
 pub mod cache;
 pub mod duration;
 pub mod error;
+mod locate;
 pub mod ratelimit;
 pub mod schema;
 pub mod validate;
@@ -49,21 +50,9 @@ impl Config {
         if json.iter().all(u8::is_ascii_whitespace) {
             return validate::config(schema::RawConfig::default());
         }
-        let mut deserializer = serde_json::Deserializer::from_slice(json);
-        let raw = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-            let path = err.path().to_string();
-            ConfigError {
-                path: if path == "." || path == "?" {
-                    String::new()
-                } else {
-                    path
-                },
-                reason: err.into_inner().to_string(),
-            }
-        })?;
-        deserializer.end().map_err(|err| ConfigError {
-            path: String::new(),
-            reason: err.to_string(),
+        let raw = serde_json::from_slice(json).map_err(|err| ConfigError {
+            path: locate::path_at(json, err.line(), err.column()),
+            reason: without_position(&err),
         })?;
         validate::config(raw)
     }
@@ -74,6 +63,19 @@ impl Config {
         self.rate_limits.rules.is_empty()
             && self.circuit_breakers.is_empty()
             && self.cache.is_none()
+    }
+}
+
+/// serde_json's message without its "at line L column C" suffix when the
+/// JSON path says where; malformed JSON keeps its position.
+fn without_position(err: &serde_json::Error) -> String {
+    let message = err.to_string();
+    if err.is_syntax() || err.is_eof() {
+        return message;
+    }
+    match message.rfind(" at line ") {
+        Some(at) => message.get(..at).unwrap_or(&message).to_owned(),
+        None => message,
     }
 }
 
