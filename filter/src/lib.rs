@@ -1,32 +1,16 @@
 //! floodgate: rate limiting, circuit breaking and a degrading response cache
 //! for Envoy, as one proxy-wasm HTTP filter.
+//!
+//! [`core`] holds the decisions and runs natively; [`host`] is the thin
+//! proxy-wasm layer that feeds it and acts on its answers.
 
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{ContextType, LogLevel};
+pub mod config;
+pub mod core;
+pub mod host;
 
-proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root) });
-}}
-
-struct Root;
-impl Context for Root {}
-impl RootContext for Root {
-    fn on_configure(&mut self, _: usize) -> bool {
-        let raw = self.get_plugin_configuration().unwrap_or_default();
-        if raw.starts_with(b"{\"bad") {
-            log::error!("bad: invalid configuration");
-            return false;
-        }
-        true
-    }
-    fn create_http_context(&self, _: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Stream))
-    }
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
+/// The module entry point Envoy calls once per VM.
+mod entry {
+    proxy_wasm::main! {{
+        crate::host::install();
+    }}
 }
-struct Stream;
-impl Context for Stream {}
-impl HttpContext for Stream {}

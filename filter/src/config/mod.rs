@@ -1,0 +1,72 @@
+//! The plugin configuration: JSON in, checked types out.
+//!
+//! Unknown fields are errors, durations are strings (`"250ms"`, `"1s"`,
+//! `"5m"`, `"1h"`), and every refusal names the JSON path and the reason.
+
+pub mod duration;
+pub mod error;
+pub mod ratelimit;
+pub mod schema;
+pub mod validate;
+
+pub use error::{ConfigError, JsonPath};
+
+use crate::core::ratelimit::RateLimits;
+use crate::core::request::ClientIpSource;
+
+/// A checked plugin configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Where the client address comes from.
+    pub client_ip: ClientIpSource,
+    /// Which request facts the configured features read, so the filter asks
+    /// Envoy for nothing else.
+    pub needs: Needs,
+    /// The rate limit rules, in configuration order.
+    pub rate_limits: RateLimits,
+}
+
+/// The request facts beyond the headers that some feature reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// A `match` or `key` uses Envoy's route name.
+    pub route_name: bool,
+    /// A `key` uses `client_ip`.
+    pub client_ip: bool,
+}
+
+impl Config {
+    /// Parses and checks the plugin configuration. Empty input (Envoy passes
+    /// none when `configuration` is unset) means `{}`.
+    pub fn parse(json: &[u8]) -> Result<Self, ConfigError> {
+        if json.iter().all(u8::is_ascii_whitespace) {
+            return validate::config(schema::RawConfig::default());
+        }
+        let mut deserializer = serde_json::Deserializer::from_slice(json);
+        let raw = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+            let path = err.path().to_string();
+            ConfigError {
+                path: if path == "." || path == "?" {
+                    String::new()
+                } else {
+                    path
+                },
+                reason: err.into_inner().to_string(),
+            }
+        })?;
+        deserializer.end().map_err(|err| ConfigError {
+            path: String::new(),
+            reason: err.to_string(),
+        })?;
+        validate::config(raw)
+    }
+
+    /// True when no feature is configured: the filter then passes every
+    /// request through without looking at it.
+    pub fn is_passthrough(&self) -> bool {
+        self.rate_limits.rules.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests;
