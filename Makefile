@@ -24,7 +24,7 @@ ENVOY_STAMP := $(VENV)/.envoy-$(ENVOY_VERSION)
 endif
 export ENVOY
 
-.PHONY: help build envoy run test bench lint validate clean
+.PHONY: help build envoy run test test-long bench lint validate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
@@ -55,6 +55,12 @@ run: build envoy ## run Envoy with envoy/demo.yaml in front of a demo upstream (
 
 test: build envoy ## run the whole suite: unit tests and the integration tests against Envoy
 	$(CARGO) test --workspace --no-fail-fast
+
+# Tests that take from half a minute to a few minutes (refill over real
+# time, a flood of 300,000 keys) are marked #[ignore] and run only here,
+# one at a time.
+test-long: build envoy ## run the long integration tests (#[ignore]d in `make test`), one at a time
+	$(CARGO) test -p floodgate-tests --no-fail-fast -- --ignored --test-threads 1
 
 # wrk comes from Debian (apt-get) when it is missing.
 bench: build envoy ## measure floodgate against plain Envoy and controls (ROUNDS=10); writes target/bench/

@@ -57,6 +57,7 @@ pub(crate) struct Bootstrap {
     pub(crate) routes: Vec<Route>,
     pub(crate) default_route: Route,
     pub(crate) upstream_http2: bool,
+    pub(crate) use_remote_address: bool,
 }
 
 /// A YAML scalar for `text`: a JSON string is a valid YAML double-quoted string.
@@ -80,6 +81,13 @@ impl Bootstrap {
              name: local\n            virtual_hosts:\n            - name: all\n              \
              domains: [\"*\"]\n              routes:\n",
         );
+        if self.use_remote_address {
+            // Right after `codec_type`, still inside the connection manager.
+            yaml = yaml.replace(
+                "codec_type: AUTO\n",
+                "codec_type: AUTO\n          use_remote_address: true\n",
+            );
+        }
         for route in self.routes.iter().chain([&self.default_route]) {
             self.write_route(&mut yaml, route);
         }

@@ -21,6 +21,7 @@ pub struct EnvoyBuilder {
     pub(super) aliases: Vec<(String, String)>,
     pub(super) default_route: Route,
     pub(super) upstream_http2: bool,
+    pub(super) use_remote_address: bool,
     pub(super) wasm_log_level: String,
 }
 
@@ -40,6 +41,7 @@ impl EnvoyBuilder {
             aliases: Vec::new(),
             default_route: Route::new("default", "/"),
             upstream_http2: false,
+            use_remote_address: false,
             wasm_log_level: "debug".to_owned(),
         }
     }
@@ -94,6 +96,14 @@ impl EnvoyBuilder {
         self
     }
 
+    /// Sets the connection manager's `use_remote_address`: Envoy then takes
+    /// the peer of the connection as the client address (and appends it to
+    /// `x-forwarded-for`) instead of trusting the header's rightmost entry.
+    pub fn use_remote_address(mut self, use_remote: bool) -> EnvoyBuilder {
+        self.use_remote_address = use_remote;
+        self
+    }
+
     /// Level of Envoy's `wasm` log component, which carries the plugin's logs.
     pub fn wasm_log_level(mut self, level: &str) -> EnvoyBuilder {
         self.wasm_log_level = level.to_owned();
@@ -132,6 +142,7 @@ impl EnvoyBuilder {
             routes,
             default_route: self.default_route.clone(),
             upstream_http2: self.upstream_http2,
+            use_remote_address: self.use_remote_address,
         }
     }
 }

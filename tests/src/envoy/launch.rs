@@ -42,6 +42,9 @@ fn spawn(builder: &EnvoyBuilder) -> Result<(Process, Files), StartError> {
         .args(["--concurrency", &builder.concurrency.to_string()])
         .args(["--base-id", &base_id().to_string()])
         .arg("--disable-hot-restart")
+        // Envoy buffers its log file and flushes it every 10 s by default;
+        // tests that wait for a log line should not wait that long.
+        .args(["--file-flush-interval-msec", "100"])
         .args(["--log-level", "info"])
         .args([
             "--component-log-level",
