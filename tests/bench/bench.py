@@ -730,7 +730,7 @@ def write_report(path_dir, report, args_text):
     text = "\n".join([
         "# floodgate bench",
         "",
-        f"Run: {args_text}; floodgate at {report['commit']}. Rounds: {report['rounds']}; steal median "
+        f"Run: {args_text}; floodgate at {report['commit']}; {report['machine']}. Rounds: {report['rounds']}; steal median "
         f"{report['steal_median'] * 100:.2f}%; load average {report['loadavg_start']} at the start, "
         f"{report['loadavg_end']} at the end.",
         "",
@@ -773,6 +773,23 @@ def commit():
         return "unknown"
 
 
+def machine(envoy_bin):
+    """CPU model, core count and Envoy version, for the report."""
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    try:
+        out = subprocess.run([envoy_bin, "--version"], capture_output=True, text=True, timeout=30)
+        found = re.search(r"/(\d+\.\d+\.\d+)/", out.stdout + out.stderr)
+        version = found.group(1) if found else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        version = "unknown"
+    return f"{model}, {os.cpu_count()} CPUs, Envoy {version}"
+
+
 def env_int(name, default):
     value = os.environ.get(name, "")
     return int(value) if value.strip() else default
@@ -792,6 +809,8 @@ def parse_args():
     p.add_argument("--variants", default=os.environ.get("VARIANTS", ""),
                    help="comma-separated subset of variants (the baseline is always run)")
     p.add_argument("--out", default="target/bench")
+    p.add_argument("--label", default="",
+                   help="what the .wasm was built from, for the report (default: this checkout)")
     return p.parse_args()
 
 
@@ -895,7 +914,8 @@ def main():
             "loadavg_start": " ".join(loadavg_start),
             "loadavg_end": " ".join(open("/proc/loadavg").read().split()[:3]),
             "memory": memory,
-            "commit": commit(),
+            "commit": args.label or commit(),
+            "machine": machine(args.envoy),
             "wasm_bytes": os.path.getsize(args.wasm),
             "noop_wasm_bytes": os.path.getsize(args.noop_wasm),
             "runs": runs,
