@@ -49,6 +49,7 @@ run: build envoy ## run Envoy with envoy/demo.yaml in front of a demo upstream (
 	@echo "  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code}\n' http://127.0.0.1:10000/api/x; done"
 	@echo "  curl -i http://127.0.0.1:10000/catalog/items"
 	@echo "  for i in 1 2 3 4; do curl -s -o /dev/null -w '%{http_code}\n' http://127.0.0.1:10000/catalog/broken; done"
+	@echo "  for i in \$$(seq 20); do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:10000/flaky/x; done; echo"
 	@echo "  curl -s http://127.0.0.1:9901/stats/prometheus | grep floodgate"
 	$(ENVOY) -c envoy/demo.yaml --concurrency 2 --disable-hot-restart \
 		--log-level info --component-log-level wasm:debug

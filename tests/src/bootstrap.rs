@@ -66,32 +66,45 @@ fn quote(text: &str) -> String {
 }
 
 impl Bootstrap {
-    /// The bootstrap as YAML.
+    /// The bootstrap as YAML, with the listener in `static_resources`.
     pub(crate) fn to_yaml(&self) -> String {
+        self.yaml(None)
+    }
+
+    /// The bootstrap as YAML with the listener read from the file `lds`
+    /// (file-based LDS: Envoy watches it and applies what is moved over it).
+    pub(crate) fn to_yaml_with_lds(&self, lds: &std::path::Path) -> String {
+        self.yaml(Some(lds))
+    }
+
+    /// The LDS file: a discovery response holding the listener.
+    pub(crate) fn lds_yaml(&self) -> String {
+        let mut yaml = String::from(
+            "resources:\n  - \"@type\": type.googleapis.com/envoy.config.listener.v3.Listener\n",
+        );
+        self.write_listener(&mut yaml, "    ");
+        yaml
+    }
+
+    fn yaml(&self, lds: Option<&std::path::Path>) -> String {
         let mut yaml = String::new();
         yaml.push_str(STATS_TAGS);
-        yaml.push_str(
-            "admin:\n  address: {socket_address: {address: 127.0.0.1, port_value: 0}}\n\
-             static_resources:\n  listeners:\n  - name: floodgate\n    \
-             address: {socket_address: {address: 127.0.0.1, port_value: 0}}\n    \
-             filter_chains:\n    - filters:\n      \
-             - name: envoy.filters.network.http_connection_manager\n        typed_config:\n          \
-             \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n          \
-             stat_prefix: floodgate\n          codec_type: AUTO\n          route_config:\n            \
-             name: local\n            virtual_hosts:\n            - name: all\n              \
-             domains: [\"*\"]\n              routes:\n",
-        );
-        if self.use_remote_address {
-            // Right after `codec_type`, still inside the connection manager.
-            yaml = yaml.replace(
-                "codec_type: AUTO\n",
-                "codec_type: AUTO\n          use_remote_address: true\n",
-            );
+        yaml.push_str("admin:\n  address: {socket_address: {address: 127.0.0.1, port_value: 0}}\n");
+        if let Some(path) = lds {
+            let path = quote(path.to_str().expect("LDS path is UTF-8"));
+            writeln!(
+                yaml,
+                "node: {{id: floodgate-test, cluster: floodgate-test}}\n\
+                 dynamic_resources:\n  lds_config:\n    resource_api_version: V3\n    \
+                 path_config_source: {{path: {path}}}"
+            )
+            .unwrap();
         }
-        for route in self.routes.iter().chain([&self.default_route]) {
-            self.write_route(&mut yaml, route);
+        yaml.push_str("static_resources:\n");
+        if lds.is_none() {
+            yaml.push_str("  listeners:\n");
+            self.write_listener(&mut yaml, "  - ");
         }
-        self.write_filters(&mut yaml);
         let clusters = self.clusters();
         if !clusters.is_empty() {
             yaml.push_str("  clusters:\n");
@@ -100,6 +113,32 @@ impl Bootstrap {
             self.write_cluster(&mut yaml, &name, addr);
         }
         yaml
+    }
+
+    /// The listener, as a list item whose first line starts with `first`
+    /// (`"  - "`, or four spaces when the item was opened already).
+    fn write_listener(&self, yaml: &mut String, first: &str) {
+        yaml.push_str(first);
+        yaml.push_str(
+            "name: floodgate\n    \
+             address: {socket_address: {address: 127.0.0.1, port_value: 0}}\n    \
+             filter_chains:\n    - filters:\n      \
+             - name: envoy.filters.network.http_connection_manager\n        typed_config:\n          \
+             \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n          \
+             stat_prefix: floodgate\n          codec_type: AUTO\n",
+        );
+        if self.use_remote_address {
+            yaml.push_str("          use_remote_address: true\n");
+        }
+        yaml.push_str(
+            "          route_config:\n            \
+             name: local\n            virtual_hosts:\n            - name: all\n              \
+             domains: [\"*\"]\n              routes:\n",
+        );
+        for route in self.routes.iter().chain([&self.default_route]) {
+            self.write_route(yaml, route);
+        }
+        self.write_filters(yaml);
     }
 
     fn write_route(&self, yaml: &mut String, route: &Route) {

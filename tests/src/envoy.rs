@@ -25,6 +25,7 @@ pub struct Envoy {
     files: Files,
     admin_port: u16,
     listener_port: u16,
+    builder: EnvoyBuilder,
 }
 
 impl Envoy {
@@ -74,6 +75,46 @@ impl Envoy {
             std::thread::sleep(Duration::from_millis(50));
         }
         true
+    }
+}
+
+impl Envoy {
+    /// Changes the plugin configuration of an Envoy started with
+    /// [`EnvoyBuilder::lds`]: writes the new listener next to the LDS file,
+    /// renames it over the old one, and waits until Envoy applied it (the
+    /// listener was modified and nothing is warming). The `vm_id` stays the
+    /// same, so shared data survives.
+    pub fn update_plugin_config(&mut self, json: &str) -> Result<(), StartError> {
+        if !self.builder.lds {
+            return Err(StartError(
+                "update_plugin_config needs EnvoyBuilder::lds(true)".into(),
+            ));
+        }
+        let stat = |envoy: &Envoy, name: &str| {
+            envoy.stat(&format!("listener_manager.{name}")).unwrap_or(0)
+        };
+        let modified = stat(self, "listener_modified");
+        self.builder.plugin_config = json.to_owned();
+        let next = self.files.path("lds.next.yaml");
+        fs::write(&next, self.builder.bootstrap().lds_yaml())
+            .and_then(|()| fs::rename(&next, self.files.path("lds.yaml")))
+            .map_err(|e| StartError(format!("write LDS file: {e}")))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while stat(self, "listener_modified") <= modified
+            || stat(self, "total_listeners_warming") > 0
+        {
+            if Instant::now() >= deadline {
+                return Err(StartError(format!(
+                    "listener update not applied\n{}",
+                    log_tail(&self.log(), self.process.pid())
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        if let Ok(Some(port)) = admin::listener_port(self.admin_port, "floodgate") {
+            self.listener_port = port;
+        }
+        Ok(())
     }
 }
 

@@ -3,6 +3,7 @@
 //! Unknown fields are errors, durations are strings (`"250ms"`, `"1s"`,
 //! `"5m"`, `"1h"`), and every refusal names the JSON path and the reason.
 
+pub mod breaker;
 pub mod duration;
 pub mod error;
 pub mod ratelimit;
@@ -24,6 +25,8 @@ pub struct Config {
     pub needs: Needs,
     /// The rate limit rules, in configuration order.
     pub rate_limits: RateLimits,
+    /// `circuit_breakers`, in configuration order.
+    pub circuit_breakers: Vec<crate::core::breaker::Breaker>,
 }
 
 /// The request facts beyond the headers that some feature reads.
@@ -64,7 +67,7 @@ impl Config {
     /// True when no feature is configured: the filter then passes every
     /// request through without looking at it.
     pub fn is_passthrough(&self) -> bool {
-        self.rate_limits.rules.is_empty()
+        self.rate_limits.rules.is_empty() && self.circuit_breakers.is_empty()
     }
 }
 

@@ -15,8 +15,8 @@ pub struct RawConfig {
     pub client_ip: Option<RawClientIp>,
     /// Rate limit rules.
     pub rate_limits: Option<Vec<super::ratelimit::RawRateLimit>>,
-    /// Circuit breakers (not built yet: refused when present).
-    pub circuit_breakers: Option<serde_json::Value>,
+    /// Circuit breakers.
+    pub circuit_breakers: Option<Vec<super::breaker::RawBreaker>>,
     /// The response cache (not built yet: refused when present).
     pub cache: Option<serde_json::Value>,
 }

@@ -23,11 +23,8 @@ pub fn config(raw: RawConfig) -> Result<Config, ConfigError> {
             &root.field("rate_limits"),
         )?,
     };
-    let needs = ratelimit::needs(&rate_limits.rules);
-    for (name, present) in [
-        ("circuit_breakers", raw.circuit_breakers.is_some()),
-        ("cache", raw.cache.is_some()),
-    ] {
+    let rate_limit_needs = ratelimit::needs(&rate_limits.rules);
+    for (name, present) in [("cache", raw.cache.is_some())] {
         if present {
             return Err(ConfigError::at(
                 &root.field(name),
@@ -35,10 +32,22 @@ pub fn config(raw: RawConfig) -> Result<Config, ConfigError> {
             ));
         }
     }
+    let circuit_breakers = super::breaker::breakers(
+        raw.circuit_breakers.as_deref().unwrap_or_default(),
+        &root.field("circuit_breakers"),
+    )?;
+    let needs = super::Needs {
+        route_name: rate_limit_needs.route_name
+            || circuit_breakers
+                .iter()
+                .any(|b| b.matcher.route_name.is_some()),
+        client_ip: rate_limit_needs.client_ip,
+    };
     Ok(Config {
         client_ip,
         needs,
         rate_limits,
+        circuit_breakers,
     })
 }
 

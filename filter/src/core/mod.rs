@@ -4,6 +4,7 @@
 //! Times are `u64` nanoseconds since the Unix epoch, read from the host clock
 //! once per callback and passed in.
 
+pub mod breaker;
 pub mod hash;
 pub mod key;
 pub mod matcher;

@@ -1,6 +1,7 @@
 //! The proxy-wasm side: reads what Envoy knows, hands it to [`crate::core`],
 //! and turns the answers into Envoy actions. Kept thin on purpose.
 
+pub mod breaker;
 pub mod facts;
 pub mod http;
 pub mod metrics;

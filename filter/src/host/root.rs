@@ -5,6 +5,7 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 
+use super::breaker::Breakers;
 use super::http::Stream;
 use super::ratelimit::{self, RateLimitStats};
 use super::seed;
@@ -22,15 +23,19 @@ pub struct Plugin {
     pub hasher: KeyHasher,
     /// The rate limits' counters.
     pub rate_limit_stats: RateLimitStats,
+    /// Circuit breaker metric handles.
+    pub breakers: Breakers,
 }
 
 impl Plugin {
     fn new(config: Config, hasher: KeyHasher) -> Self {
         let rate_limit_stats = RateLimitStats::define(&config.rate_limits);
+        let breakers = Breakers::new(&config.circuit_breakers);
         Self {
             config,
             hasher,
             rate_limit_stats,
+            breakers,
         }
     }
 }

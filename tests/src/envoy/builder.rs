@@ -23,6 +23,7 @@ pub struct EnvoyBuilder {
     pub(super) upstream_http2: bool,
     pub(super) use_remote_address: bool,
     pub(super) wasm_log_level: String,
+    pub(super) lds: bool,
 }
 
 impl Default for EnvoyBuilder {
@@ -43,6 +44,7 @@ impl EnvoyBuilder {
             upstream_http2: false,
             use_remote_address: false,
             wasm_log_level: "debug".to_owned(),
+            lds: false,
         }
     }
 
@@ -107,6 +109,15 @@ impl EnvoyBuilder {
     /// Level of Envoy's `wasm` log component, which carries the plugin's logs.
     pub fn wasm_log_level(mut self, level: &str) -> EnvoyBuilder {
         self.wasm_log_level = level.to_owned();
+        self
+    }
+
+    /// Serves the listener through file-based LDS (`dynamic_resources.lds_config`
+    /// with `path_config_source`) instead of `static_resources`, so the test can
+    /// change the plugin configuration of a running Envoy with
+    /// [`Envoy::update_plugin_config`](super::Envoy::update_plugin_config).
+    pub fn lds(mut self, lds: bool) -> EnvoyBuilder {
+        self.lds = lds;
         self
     }
 

@@ -27,7 +27,15 @@ fn base_id() -> u32 {
 /// Writes the bootstrap and spawns Envoy on it.
 fn spawn(builder: &EnvoyBuilder) -> Result<(Process, Files), StartError> {
     let files = Files::new().map_err(|e| StartError(format!("temp dir: {e}")))?;
-    fs::write(files.path("bootstrap.yaml"), builder.bootstrap_yaml())
+    let bootstrap = if builder.lds {
+        let lds = files.path("lds.yaml");
+        fs::write(&lds, builder.bootstrap().lds_yaml())
+            .map_err(|e| StartError(format!("write LDS file: {e}")))?;
+        builder.bootstrap().to_yaml_with_lds(&lds)
+    } else {
+        builder.bootstrap_yaml()
+    };
+    fs::write(files.path("bootstrap.yaml"), bootstrap)
         .map_err(|e| StartError(format!("write bootstrap: {e}")))?;
     let console = File::create(files.path("console.log")).map_err(|e| StartError(e.to_string()))?;
 
@@ -39,12 +47,12 @@ fn spawn(builder: &EnvoyBuilder) -> Result<(Process, Files), StartError> {
         .arg(files.path("admin_address"))
         .arg("--log-path")
         .arg(files.path("envoy.log"))
+        // Flush the log file often, so `wait_for_log` sees lines while
+        // Envoy runs (the default is every 10 s).
+        .args(["--file-flush-interval-msec", "50"])
         .args(["--concurrency", &builder.concurrency.to_string()])
         .args(["--base-id", &base_id().to_string()])
         .arg("--disable-hot-restart")
-        // Envoy buffers its log file and flushes it every 10 s by default;
-        // tests that wait for a log line should not wait that long.
-        .args(["--file-flush-interval-msec", "100"])
         .args(["--log-level", "info"])
         .args([
             "--component-log-level",
@@ -118,6 +126,7 @@ pub(super) fn start(builder: &EnvoyBuilder) -> Result<Envoy, StartError> {
                 files,
                 admin_port,
                 listener_port,
+                builder: builder.clone(),
             });
         }
         if Instant::now() >= deadline {

@@ -185,9 +185,11 @@ impl Policy {
             let start = now - now % self.period;
             // A worker whose clock read is a hair behind another's may see a
             // window that already began: it counts in that one.
-            return match state.time {
-                time if time >= start => (time, 0, state.current),
-                _ => (start, 0, 0),
+            let written_in_window = state.time == start || state.time == start + self.period;
+            return if written_in_window {
+                (state.time, 0, state.current)
+            } else {
+                (start, 0, 0)
             };
         }
         let elapsed = now.saturating_sub(state.time);

@@ -1,0 +1,282 @@
+//! Circuit breakers on the proxy-wasm side: admission on the request
+//! headers, the open answer, outcome recording in `on_log`, metrics and logs.
+
+use std::cell::Cell;
+
+use crate::core::breaker::{
+    self, classify, Admission, Breaker, BreakerError, Decided, Fallback, Response, State, Ticket,
+};
+use crate::core::request::RequestFacts;
+
+use super::facts;
+use super::metrics::{Counter, Gauge};
+use super::reply;
+use super::store::EnvoyStore;
+
+/// One second in nanoseconds.
+const SECOND: u64 = 1_000_000_000;
+
+/// Warnings for degraded paths are logged at most once per this period per VM.
+const WARN_EVERY: u64 = 10 * SECOND;
+
+/// The per-VM handles of every configured breaker.
+#[derive(Debug, Default)]
+pub struct Breakers {
+    entries: Vec<Entry>,
+    last_warning: Cell<u64>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    key: String,
+    metrics: Metrics,
+}
+
+/// `floodgate.breaker.<name>.<metric>`.
+#[derive(Debug, Clone, Copy)]
+struct Metrics {
+    /// Gauge: the state this VM last observed (0 closed, 1 open, 2 half-open).
+    state: Gauge,
+    opened: Counter,
+    half_opened: Counter,
+    closed: Counter,
+    rejected: Counter,
+    probes: Counter,
+    failures: Counter,
+    degraded: Counter,
+}
+
+impl Metrics {
+    fn define(name: &str) -> Self {
+        let metric = |suffix: &str| format!("floodgate.breaker.{name}.{suffix}");
+        Self {
+            state: Gauge::define(&metric("state")),
+            opened: Counter::define(&metric("opened")),
+            half_opened: Counter::define(&metric("half_opened")),
+            closed: Counter::define(&metric("closed")),
+            rejected: Counter::define(&metric("rejected")),
+            probes: Counter::define(&metric("probes")),
+            failures: Counter::define(&metric("failures")),
+            degraded: Counter::define(&metric("degraded")),
+        }
+    }
+}
+
+/// A breaker a request passed, to report its outcome to in `on_log`.
+#[derive(Debug, Clone, Copy)]
+pub struct Guard {
+    index: usize,
+    ticket: Ticket,
+}
+
+/// What the breakers decided for a request.
+#[derive(Debug)]
+pub enum Gate {
+    /// Go on to the upstream.
+    Continue,
+    /// An open breaker answered the request (a local reply was sent).
+    Answered,
+}
+
+/// The answer an open breaker gives. This is the one place that decides it:
+/// a stale cached copy, when the cache has one and allows it, belongs here
+/// as another variant, tried before the fallback.
+#[derive(Debug)]
+pub enum OpenAnswer<'a> {
+    /// The configured `fallback` response.
+    Fallback(&'a Fallback),
+    /// `503` with `retry-after` and a JSON body naming the breaker.
+    Unavailable {
+        /// Whole seconds until the next probe, at least 1.
+        retry_after: u64,
+    },
+}
+
+impl Breakers {
+    /// Defines the metrics of every breaker once per VM.
+    pub fn new(breakers: &[Breaker]) -> Self {
+        Self {
+            entries: breakers
+                .iter()
+                .map(|b| Entry {
+                    key: breaker::store_key(&b.name),
+                    metrics: Metrics::define(&b.name),
+                })
+                .collect(),
+            last_warning: Cell::new(0),
+        }
+    }
+
+    /// Asks every breaker whose `match` holds whether the request may reach
+    /// the upstream. The first that refuses answers it; the breakers passed
+    /// before that are in `guards` (a probe slot taken there is freed when
+    /// the stream reports in `on_log`, as a neutral outcome).
+    pub fn admit(
+        &self,
+        breakers: &[Breaker],
+        facts: &RequestFacts,
+        now: u64,
+        guards: &mut Vec<Guard>,
+    ) -> Gate {
+        for (index, (breaker, entry)) in breakers.iter().zip(&self.entries).enumerate() {
+            if !breaker.matcher.matches(facts) {
+                continue;
+            }
+            let decided = match breaker::admit(&EnvoyStore, &entry.key, &breaker.policy, now) {
+                Ok(decided) => decided,
+                Err(err) => {
+                    // Fail open: a breaker that cannot read its state lets
+                    // the request through untracked.
+                    self.degraded(breaker, entry, "admit", &err, now);
+                    continue;
+                }
+            };
+            self.observe(breaker, entry, &decided);
+            match decided.value {
+                Admission::Pass(ticket) => guards.push(Guard { index, ticket }),
+                Admission::Probe(ticket) => {
+                    entry.metrics.probes.inc();
+                    log::debug!("floodgate: breaker {}: probe admitted", breaker.name);
+                    guards.push(Guard { index, ticket });
+                }
+                Admission::Rejected { retry_after, state } => {
+                    entry.metrics.rejected.inc();
+                    log::debug!(
+                        "floodgate: breaker {}: {}: request answered locally",
+                        breaker.name,
+                        state.name()
+                    );
+                    send(breaker, open_answer(breaker, facts, retry_after));
+                    return Gate::Answered;
+                }
+            }
+        }
+        Gate::Continue
+    }
+
+    /// Reports how the request ended to every breaker it passed. Reads
+    /// Envoy's `response.*` properties once.
+    pub fn report(
+        &self,
+        breakers: &[Breaker],
+        guards: &[Guard],
+        local_reply: bool,
+        duration: u64,
+        now: u64,
+    ) {
+        if guards.is_empty() {
+            return;
+        }
+        let response = read_response(local_reply, duration);
+        for guard in guards {
+            let (Some(breaker), Some(entry)) =
+                (breakers.get(guard.index), self.entries.get(guard.index))
+            else {
+                continue;
+            };
+            let outcome = classify(&breaker.policy.failure, &response);
+            if matches!(outcome, breaker::Outcome::Failure(_)) {
+                entry.metrics.failures.inc();
+            }
+            log::debug!(
+                "floodgate: breaker {}: status {} flags {:#x}: {outcome:?}",
+                breaker.name,
+                response.status,
+                response.flags
+            );
+            let policy = &breaker.policy;
+            match breaker::report(&EnvoyStore, &entry.key, policy, guard.ticket, outcome, now) {
+                Ok(decided) => self.observe(breaker, entry, &decided),
+                Err(err) => self.degraded(breaker, entry, "report", &err, now),
+            }
+        }
+    }
+
+    /// Sets the gauge to what was seen and, for the caller whose CAS made a
+    /// transition, counts and logs it.
+    fn observe<T>(&self, breaker: &Breaker, entry: &Entry, decided: &Decided<T>) {
+        entry.metrics.state.set(decided.state.gauge());
+        let Some(transition) = decided.transition else {
+            return;
+        };
+        match transition.to {
+            State::Open => entry.metrics.opened.inc(),
+            State::HalfOpen => entry.metrics.half_opened.inc(),
+            State::Closed => entry.metrics.closed.inc(),
+        }
+        log::info!("floodgate: breaker {}: {transition}", breaker.name);
+    }
+
+    fn degraded(&self, breaker: &Breaker, entry: &Entry, what: &str, err: &BreakerError, now: u64) {
+        entry.metrics.degraded.inc();
+        if now.saturating_sub(self.last_warning.get()) >= WARN_EVERY {
+            self.last_warning.set(now);
+            log::warn!(
+                "floodgate: breaker {}: {what} skipped, request passed untracked: {err}",
+                breaker.name
+            );
+        }
+    }
+}
+
+/// Decides what an open breaker answers. Today: its `fallback`, else `503`.
+/// The cache plugs in here: for a `GET`/`HEAD` with a stale copy inside its
+/// `stale-if-error` window (and `serve_stale_when_open`), answer that first.
+pub fn open_answer<'a>(
+    breaker: &'a Breaker,
+    _facts: &RequestFacts,
+    retry_after: u64,
+) -> OpenAnswer<'a> {
+    match &breaker.fallback {
+        Some(fallback) => OpenAnswer::Fallback(fallback),
+        None => OpenAnswer::Unavailable {
+            retry_after: retry_after.div_ceil(SECOND).max(1),
+        },
+    }
+}
+
+fn send(breaker: &Breaker, answer: OpenAnswer) {
+    match answer {
+        OpenAnswer::Fallback(fallback) => {
+            let headers: Vec<(&str, &[u8])> = fallback
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_bytes()))
+                .collect();
+            reply::send(fallback.status, &headers, fallback.body.as_deref());
+        }
+        OpenAnswer::Unavailable { retry_after } => {
+            let seconds = retry_after.to_string();
+            let body = format!(
+                "{{\"error\":\"circuit breaker open\",\"breaker\":\"{}\",\"retry_after\":{retry_after}}}",
+                breaker.name
+            );
+            reply::send(
+                503,
+                &[
+                    ("retry-after", seconds.as_bytes()),
+                    ("content-type", b"application/json"),
+                ],
+                Some(body.as_bytes()),
+            );
+        }
+    }
+}
+
+/// Envoy's view of the finished request (`response.code`,
+/// `response.code_details`, `response.flags`).
+fn read_response(local_reply: bool, duration: u64) -> Response {
+    let number = |path: &[&str]| {
+        let bytes = facts::property(path);
+        <[u8; 8]>::try_from(bytes.as_slice())
+            .map(u64::from_le_bytes)
+            .unwrap_or(0)
+    };
+    Response {
+        status: u16::try_from(number(&["response", "code"])).unwrap_or(0),
+        via_upstream: facts::property(&["response", "code_details"]) == b"via_upstream",
+        flags: number(&["response", "flags"]),
+        duration,
+        local_reply,
+    }
+}
