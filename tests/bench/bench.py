@@ -862,7 +862,10 @@ def main():
     def stop(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)
+    # Also SIGINT: a shell may start the bench with it ignored, and Ctrl-C
+    # must still stop everything.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, stop)
     try:
         upstream = Envoy(procs, args.envoy, "upstream", upstream_config(), workdir, other_cpu)
         config = proxy_config(variants, upstream.ports["upstream"],
