@@ -176,6 +176,14 @@ class BenchError(Exception):
     """A failure of the bench itself (not a slow variant)."""
 
 
+class EnvoyExited(BenchError):
+    """Envoy stopped while starting; `log` is its whole log."""
+
+    def __init__(self, message, log):
+        super().__init__(message)
+        self.log = log
+
+
 # ---------------------------------------------------------------- processes
 
 class Processes:
@@ -356,8 +364,10 @@ class Envoy:
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise BenchError(f"{self.name} Envoy exited with {self.proc.returncode}:\n"
-                                 + tail(self.log))
+                with open(self.log, errors="replace") as f:
+                    whole = f.read()
+                raise EnvoyExited(f"{self.name} Envoy exited with {self.proc.returncode}:\n"
+                                  + tail(self.log), whole)
             try:
                 with open(admin_path) as f:
                     address = f.read().strip()
@@ -591,6 +601,31 @@ def flood_memory(proxy, wrk, variant, total_keys, log):
 
 # ---------------------------------------------------------------- report
 
+# floodgate's refusal of a section it was built without.
+LACKING = re.compile(r"(rate_limits|circuit_breakers|cache): not supported by this build")
+
+
+def start_proxy(procs, args, variants, upstream, workdir, cpus, log):
+    """Starts the proxy Envoy; variants whose section this build of floodgate
+    refuses are left out (and listed) rather than failing the whole bench."""
+    skipped = {}
+    while True:
+        config = proxy_config(variants, upstream.ports["upstream"],
+                              os.path.abspath(args.wasm), os.path.abspath(args.noop_wasm))
+        try:
+            return Envoy(procs, args.envoy, "proxy", config, workdir, cpus), variants, skipped
+        except EnvoyExited as error:
+            lacking = set(LACKING.findall(error.log))
+            left_out = [v for v in variants if v.plugin and lacking & set(v.plugin)]
+            if not left_out:
+                raise
+            for v in left_out:
+                reason = f"this build of floodgate refuses `{'`, `'.join(sorted(lacking & set(v.plugin)))}`"
+                skipped[v.name] = reason
+                log(f"SKIPPED {v.name}: {reason}")
+            variants = [v for v in variants if v not in left_out]
+
+
 def ratios(runs, variants, baseline="baseline"):
     """Per variant and round, each metric divided by the mean of the baseline runs on either side."""
     metrics = {"cpu": "cpu_us_per_request", "rps": "rps", "p50": "p50_us", "p99": "p99_us"}
@@ -750,6 +785,8 @@ def write_report(path_dir, report, args_text):
         "",
         *target_lines,
         "",
+        *([f"Skipped: {', '.join(f'`{k}` ({v})' for k, v in report['skipped'].items())}.", ""]
+          if report.get("skipped") else []),
         *(["Envoy memory under a flood of distinct `x-api-key` values (`ratelimit_key_flood`):",
             "", *memory_lines, ""] if report.get("memory") else []),
         f"`floodgate.wasm`: {report['wasm_bytes']} bytes; no-op filter: "
@@ -846,9 +883,6 @@ def main():
         if unknown:
             raise BenchError(f"unknown variants: {', '.join(sorted(unknown))}")
         variants = [v for v in VARIANTS if v.name in wanted]
-    others = [v for v in variants if v.name != "baseline"]
-    base = variants[0]
-
     proxy_cpu, other_cpu = pick_cpus()
     if proxy_cpu is None:
         log("only one CPU: nothing pinned, figures include the upstream's and wrk's work")
@@ -868,9 +902,10 @@ def main():
         signal.signal(signum, stop)
     try:
         upstream = Envoy(procs, args.envoy, "upstream", upstream_config(), workdir, other_cpu)
-        config = proxy_config(variants, upstream.ports["upstream"],
-                              os.path.abspath(args.wasm), os.path.abspath(args.noop_wasm))
-        proxy = Envoy(procs, args.envoy, "proxy", config, workdir, proxy_cpu)
+        proxy, variants, skipped = start_proxy(procs, args, variants, upstream, workdir,
+                                               proxy_cpu, log)
+        others = [v for v in variants if v.name != "baseline"]
+        base = variants[0]
         log(f"upstream Envoy pid {upstream.pid}, proxy Envoy pid {proxy.pid}, "
             f"{len(variants)} listeners")
         wrk = Wrk(procs, workdir, other_cpu, args.connections)
@@ -920,6 +955,7 @@ def main():
             "loadavg_start": " ".join(loadavg_start),
             "loadavg_end": " ".join(open("/proc/loadavg").read().split()[:3]),
             "memory": memory,
+            "skipped": skipped,
             "commit": args.label or commit(),
             "machine": machine(args.envoy),
             "wasm_bytes": os.path.getsize(args.wasm),
