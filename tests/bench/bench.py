@@ -665,9 +665,15 @@ def summarize(runs, variants, per_round):
         values = [x for x in values if x == x]
         return statistics.median(values) if values else None
 
-    def versus(name, control, key):
+    def per_round_versus(name, control, key):
         mine, theirs = by_round.get(name, {}), by_round.get(control, {})
-        return med([mine[k][key] / theirs[k][key] for k in mine if k in theirs])
+        return [mine[k][key] / theirs[k][key] for k in mine if k in theirs]
+
+    def versus(name, control, key):
+        return med(per_round_versus(name, control, key))
+
+    def spread(values):
+        return [min(values), max(values)] if values else None
 
     out = {}
     for v in variants:
@@ -686,6 +692,13 @@ def summarize(runs, variants, per_round):
                                          "cpu") if v.kind == "floodgate" else None),
             "vs_direct_rps": versus(v.name, "direct_response", "rps") if v.local else None,
             "vs_direct_cpu": versus(v.name, "direct_response", "cpu") if v.local else None,
+            # The lowest and highest round, to judge the median by.
+            "vs_wasm_floor_cpu_range": (spread(per_round_versus(
+                v.name, "wasm_noop_direct" if v.local else "wasm_noop", "cpu"))
+                if v.kind == "floodgate" else None),
+            "vs_direct_rps_range": (spread(per_round_versus(v.name, "direct_response", "rps"))
+                                    if v.local else None),
+            "cpu_ratio_range": spread([r["cpu"] for r in rows]),
             "cpu_us_per_request": med([r["cpu_us_per_request"] for r in mine]),
             "rps": med([r["rps"] for r in mine]),
             "p50_us": med([r["p50_us"] for r in mine]),
@@ -730,13 +743,17 @@ def targets(report):
     for name in ALLOW_PATHS:
         x = v.get(name, {}).get("vs_wasm_floor_cpu")
         if x is not None:
-            out.append((f"`{name}` CPU/req ≤ 1.10× the no-op wasm filter", f"{x:.2f}×", x <= 1.10))
+            low, high = v[name]["vs_wasm_floor_cpu_range"]
+            out.append((f"`{name}` CPU/req ≤ 1.10× the no-op wasm filter",
+                        f"{x:.2f}× (rounds {low:.2f}–{high:.2f})", x <= 1.10))
     for name in LOCAL_PATHS:
         x = v.get(name, {}).get("vs_direct_rps")
         if x is not None:
             cpu = v[name].get("vs_direct_cpu")
+            low, high = v[name]["vs_direct_rps_range"]
             out.append((f"`{name}` rps ≥ 0.75× direct_response",
-                        f"{x:.2f}× (CPU/req {fmt(cpu)}×)", x >= 0.75))
+                        f"{x:.2f}× (rounds {low:.2f}–{high:.2f}; CPU/req {fmt(cpu)}×)",
+                        x >= 0.75))
     memory = report.get("memory")
     if memory and len(memory) >= 3:
         # Flat means no state per key: a map entry per key costs tens of
