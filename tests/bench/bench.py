@@ -5,9 +5,10 @@
 
 - an upstream Envoy that answers every request itself (`direct_response`);
 - a proxy Envoy (`--concurrency 1`) with one listener per variant: plain
-  proxying (the baseline), three controls (Envoy's native local rate limit,
-  a do-nothing wasm filter, a `direct_response` answer) and floodgate on each
-  of its paths.
+  proxying (the baseline), four controls (Envoy's native local rate limit,
+  a do-nothing wasm filter, a `direct_response` answer, the do-nothing
+  filter in front of a `direct_response`) and floodgate on each of its
+  paths.
 
 The proxy is pinned to one core, the upstream and wrk to another, so the
 proxy's CPU time is its own. For every round it runs wrk against the baseline
@@ -17,8 +18,12 @@ slow drift of a shared machine cancels out. Each run is checked against
 Envoy's stats (and floodgate's counters): a run that did not take the path it
 measures is void.
 
+Variants whose section this build of floodgate refuses ("not supported by
+this build") are left out and listed in the report.
+
 Only the Python standard library is used, so the bench needs nothing but
-Python 3, Envoy and wrk. Every process it starts is stopped at the end, by
+Python 3, Envoy and wrk; a script rather than a Rust test, because the work is
+orchestration (processes, pinning, /proc, wrk's output), not HTTP. Every process it starts is stopped at the end, by
 pid, also on failure or Ctrl-C.
 """
 
