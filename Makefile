@@ -50,6 +50,12 @@ run: build envoy ## run Envoy with envoy/demo.yaml in front of a demo upstream (
 	@echo "  curl -i http://127.0.0.1:10000/catalog/items"
 	@echo "  for i in 1 2 3 4; do curl -s -o /dev/null -w '%{http_code}\n' http://127.0.0.1:10000/catalog/broken; done"
 	@echo "  for i in \$$(seq 20); do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:10000/flaky/x; done; echo"
+	@echo "  cache: a miss, a hit, then a stale copy while the upstream is down:"
+	@echo "    curl -si http://127.0.0.1:10000/catalog/stock | grep -i cache-status"
+	@echo "    curl -si http://127.0.0.1:10000/catalog/stock | grep -iE 'cache-status|^age'"
+	@echo "    curl -s -X POST 'http://127.0.0.1:9901/runtime_modify?demo.upstream_down=100'; sleep 4"
+	@echo "    curl -si http://127.0.0.1:10000/catalog/stock | grep -iE '^HTTP|cache-status|^age'"
+	@echo "    curl -s -X POST 'http://127.0.0.1:9901/runtime_modify?demo.upstream_down=0'"
 	@echo "  curl -s http://127.0.0.1:9901/stats/prometheus | grep floodgate"
 	$(ENVOY) -c envoy/demo.yaml --concurrency 2 --disable-hot-restart \
 		--log-level info --component-log-level wasm:debug
@@ -58,10 +64,10 @@ test: build envoy ## run the whole suite: unit tests and the integration tests a
 	$(CARGO) test --workspace --no-fail-fast
 
 # Tests that take from half a minute to a few minutes (refill over real
-# time, a flood of 300,000 keys) are marked #[ignore] and run only here,
-# one at a time.
-test-long: build envoy ## run the long integration tests (#[ignore]d in `make test`), one at a time
-	$(CARGO) test -p floodgate-tests --no-fail-fast -- --ignored --test-threads 1
+# time, floods of keys) are marked #[ignore] and run only here, one at a
+# time: several at once would disturb each other's timing.
+test-long: build envoy ## run the slow tests (floods, long timelines) left out of `make test`, one at a time
+	$(CARGO) test --workspace --no-fail-fast -- --ignored --test-threads 1
 
 # wrk comes from Debian (apt-get) when it is missing.
 bench: build envoy ## measure floodgate against plain Envoy and controls (ROUNDS=10); writes target/bench/

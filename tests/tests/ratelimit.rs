@@ -1,103 +1,17 @@
 //! Rate limits in a real Envoy with several workers: exact counts across
-//! workers, refill over time, `retry-after`, client addresses, bounded
-//! memory under a flood of keys, the sliding window and shadow mode.
-//!
-//! Tests marked `#[ignore = "long: ..."]` take from half a minute to a few
-//! minutes; `make test-long` runs them.
+//! workers, `retry-after`, client addresses, several rules, shadow mode.
+//! The slow cases (refill over real time, a flood of keys) are in
+//! `ratelimit_long.rs`.
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+#[path = "ratelimit_support/mod.rs"]
+mod support;
+
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use floodgate_tests::client::{self, Request, Response};
-use floodgate_tests::{Envoy, EnvoyBuilder, Upstream};
-
-/// A plugin configuration with the given rules (JSON objects).
-fn config(rules: &[&str]) -> String {
-    format!(r#"{{"rate_limits": [{}]}}"#, rules.join(","))
-}
-
-fn start(upstream: &Upstream, workers: usize, json: &str) -> Envoy {
-    EnvoyBuilder::new()
-        .concurrency(workers)
-        .plugin_config(json)
-        .upstream(upstream)
-        .start()
-        .unwrap()
-}
-
-fn get_with(envoy: &Envoy, path: &str, headers: &[(&str, &str)]) -> Response {
-    let mut request = Request::get(&envoy.url(path));
-    for (name, value) in headers {
-        request = request.header(name, value);
-    }
-    client::send(&request)
-}
-
-fn statuses(responses: &[Response]) -> Vec<u16> {
-    responses.iter().map(|r| r.status).collect()
-}
-
-fn count(responses: &[Response], status: u16) -> usize {
-    responses.iter().filter(|r| r.status == status).count()
-}
-
-/// Sends one request every `step` for `total`, on the same schedule
-/// whatever each answer takes, round-robin over eight keep-alive
-/// connections (spread over Envoy's workers, with no connection set-up in
-/// the timing); returns how many were admitted and when they were due.
-fn paced(
-    envoy: &Envoy,
-    path: &str,
-    key: &str,
-    step: Duration,
-    total: Duration,
-) -> (usize, Vec<Duration>) {
-    let port = envoy.listener_port();
-    let mut connections: Vec<KeepAlive> =
-        floodgate_tests::block_on(async { connect_all(port, 8).await });
-    let begin = Instant::now();
-    let mut admitted = Vec::new();
-    let mut latest = Duration::ZERO;
-    let mut sent = 0u32;
-    while step * sent < total {
-        let due = begin + step * sent;
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            sleep(wait);
-        }
-        latest = latest.max(Instant::now() - due);
-        let connection = &mut connections[sent as usize % 8];
-        let status = floodgate_tests::block_on(connection.get(path, &[("x-api-key", key)]));
-        assert!(status == 200 || status == 429, "{status}");
-        if status == 200 {
-            admitted.push(due - begin);
-        }
-        sent += 1;
-    }
-    eprintln!(
-        "paced {key}: {} of {sent} admitted; sent at most {latest:?} late",
-        admitted.len()
-    );
-    (admitted.len(), admitted)
-}
-
-async fn connect_all(port: u16, n: usize) -> Vec<KeepAlive> {
-    let mut connections = Vec::with_capacity(n);
-    for _ in 0..n {
-        connections.push(KeepAlive::connect(port).await);
-    }
-    connections
-}
-
-fn retry_after(response: &Response) -> u64 {
-    response
-        .header_str("retry-after")
-        .expect("retry-after on a 429")
-        .parse()
-        .unwrap()
-}
+use floodgate_tests::client::{self, Request};
+use floodgate_tests::{EnvoyBuilder, Upstream};
+use support::*;
 
 #[test]
 fn first_touch_of_fresh_keys_admits_exactly_the_burst_across_eight_workers() {
@@ -285,29 +199,6 @@ fn peer_addresses_ignore_forged_forwarded_for() {
 }
 
 /// `GET /` from local address `from` on a fresh connection; the status.
-fn raw_get(port: u16, from: [u8; 4], headers: &[(&str, &str)]) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut request = String::from("GET / HTTP/1.1\r\nhost: floodgate\r\nconnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    floodgate_tests::block_on(async move {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket
-            .bind((std::net::Ipv4Addr::from(from), 0).into())
-            .unwrap();
-        let mut stream = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut response = Vec::new();
-        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
-            .await
-            .expect("response within 10 s")
-            .unwrap();
-        String::from_utf8_lossy(&response[9..12]).parse().unwrap()
-    })
-}
-
 #[test]
 fn forwarded_for_keys_on_the_trusted_hop() {
     let upstream = Upstream::start();
@@ -451,261 +342,34 @@ fn sliding_window_refuses_a_second_burst_just_after_the_first() {
     assert_eq!(count(&client::burst(5, &request), 200), 0);
 }
 
-// --- long tests: `make test-long` ---------------------------------------
-
-fn idle_refill(workers: usize) {
+#[test]
+fn cached_answers_spend_tokens_and_carry_the_fields() {
     let upstream = Upstream::start();
-    let envoy = start(
-        &upstream,
-        workers,
-        &config(&[
-            r#"{"name": "refill", "key": ["header:x-api-key"], "limit": 1, "period": "2s", "burst": 10}"#,
-        ]),
+    upstream.on(
+        "/catalog/item",
+        floodgate_tests::Behavior::status(200)
+            .header("cache-control", "max-age=60")
+            .header("ratelimit", "\"upstream\";r=99;t=1")
+            .body("item"),
     );
-    let (admitted, _) = paced(
-        &envoy,
-        "/",
-        "k",
-        Duration::from_millis(125),
-        Duration::from_secs(20),
-    );
-    assert!(
-        (18..=21).contains(&admitted),
-        "{workers} workers: {admitted}"
-    );
-    sleep(Duration::from_secs(60));
-    let request = Request::get(&envoy.url("/")).header("x-api-key", "k");
-    let back_to_back = (0..30)
-        .filter(|_| client::send(&request).status == 200)
-        .count();
-    assert_eq!(back_to_back, 10);
-}
-
-#[test]
-#[ignore = "long: about 80 s; make test-long"]
-fn an_idle_bucket_refills_to_the_burst_and_no_further_one_worker() {
-    idle_refill(1);
-}
-
-#[test]
-#[ignore = "long: about 80 s; make test-long"]
-fn an_idle_bucket_refills_to_the_burst_and_no_further_eight_workers() {
-    idle_refill(8);
-}
-
-#[test]
-#[ignore = "long: about 90 s; make test-long"]
-fn fractions_of_tokens_are_never_lost() {
-    let upstream = Upstream::start();
-    let envoy = start(
-        &upstream,
-        4,
-        &config(&[
-            r#"{"name": "thirds", "key": ["header:x-api-key"], "limit": 3, "period": "1s", "burst": 1}"#,
-        ]),
-    );
-    let (slow, _) = paced(
-        &envoy,
-        "/",
-        "slow",
-        Duration::from_millis(400),
-        Duration::from_secs(60),
-    );
-    assert_eq!(slow, 150);
-    let (fast, _) = paced(
-        &envoy,
-        "/",
-        "fast",
-        Duration::from_millis(50),
-        Duration::from_secs(30),
-    );
-    assert!((84..=91).contains(&fast), "{fast}");
-}
-
-#[test]
-#[ignore = "long: about 40 s; make test-long"]
-fn sliding_window_holds_a_steady_client_to_the_limit() {
-    let upstream = Upstream::start();
-    let envoy = start(
-        &upstream,
-        4,
-        &config(&[
-            r#"{"name": "sliding", "key": ["header:x-api-key"], "algorithm": "sliding_window",
-                     "limit": 5, "period": "10s"}"#,
-        ]),
-    );
-    let (admitted, times) = paced(
-        &envoy,
-        "/",
-        "steady",
-        Duration::from_millis(500),
-        Duration::from_secs(40),
-    );
-    assert!((18..=21).contains(&admitted), "{admitted}: {times:?}");
-    for (i, from) in times.iter().enumerate() {
-        let within = times[i..]
-            .iter()
-            .filter(|t| **t < *from + Duration::from_secs(10))
-            .count();
-        assert!(within <= 6, "{within} within 10 s of {from:?}: {times:?}");
-    }
-    for pair in times.windows(2) {
-        assert!(
-            pair[1] - pair[0] <= Duration::from_secs(10),
-            "locked out: {times:?}"
-        );
-    }
-}
-
-/// Sends `total` GETs over `connections` keep-alive HTTP/1.1 connections,
-/// the n-th with `x-api-key: flood-<n>`; returns the count per status class.
-fn flood(port: u16, first: u64, total: u64, connections: usize) -> [u64; 6] {
-    let next = Arc::new(AtomicU64::new(first));
-    let end = first + total;
-    let classes: Arc<[AtomicU64; 6]> = Arc::new(Default::default());
-    floodgate_tests::block_on(async {
-        let tasks: Vec<_> = (0..connections)
-            .map(|_| {
-                let (next, classes) = (Arc::clone(&next), Arc::clone(&classes));
-                floodgate_tests::runtime().spawn(async move {
-                    keep_alive_worker(port, &next, end, &classes).await;
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
-        }
-    });
-    std::array::from_fn(|i| classes[i].load(Ordering::Relaxed))
-}
-
-async fn keep_alive_worker(port: u16, next: &AtomicU64, end: u64, classes: &[AtomicU64; 6]) {
-    let mut connection = KeepAlive::connect(port).await;
-    loop {
-        let n = next.fetch_add(1, Ordering::Relaxed);
-        if n >= end {
-            return;
-        }
-        let status = connection
-            .get("/flood", &[("x-api-key", &format!("flood-{n}"))])
-            .await;
-        classes[usize::from(status / 100)].fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// One HTTP/1.1 keep-alive connection that sends a request and reads its
-/// response at a time.
-struct KeepAlive {
-    stream: tokio::net::TcpStream,
-    buffer: Vec<u8>,
-}
-
-impl KeepAlive {
-    async fn connect(port: u16) -> KeepAlive {
-        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .unwrap();
-        stream.set_nodelay(true).unwrap();
-        KeepAlive {
-            stream,
-            buffer: Vec::with_capacity(4096),
-        }
-    }
-
-    /// `GET path` with `headers`; the status.
-    async fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> u16 {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut request = format!("GET {path} HTTP/1.1\r\nhost: floodgate\r\n");
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        self.stream.write_all(request.as_bytes()).await.unwrap();
-        // Read one response: headers, then content-length bytes of body.
-        self.buffer.clear();
-        let mut chunk = [0u8; 4096];
-        let (head_end, length) = loop {
-            let read = tokio::time::timeout(Duration::from_secs(10), self.stream.read(&mut chunk))
-                .await
-                .expect("response within 10 s")
-                .unwrap();
-            assert!(read > 0, "connection closed");
-            self.buffer.extend_from_slice(&chunk[..read]);
-            if let Some(at) = self.buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&self.buffer[..at]).to_lowercase();
-                let length = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .map_or(0, |v| v.trim().parse::<usize>().unwrap());
-                break (at + 4, length);
-            }
-        };
-        while self.buffer.len() < head_end + length {
-            let read = self.stream.read(&mut chunk).await.unwrap();
-            assert!(read > 0, "connection closed");
-            self.buffer.extend_from_slice(&chunk[..read]);
-        }
-        String::from_utf8_lossy(&self.buffer[9..12])
-            .parse()
-            .unwrap()
-    }
-}
-
-/// The plugin's lines in `/stats/prometheus` (names and labels, no values).
-fn plugin_series(envoy: &Envoy) -> HashSet<String> {
-    envoy
-        .prometheus()
-        .lines()
-        .filter(|l| l.starts_with("floodgate_"))
-        .filter_map(|l| l.rsplit_once(' ').map(|(series, _)| series.to_owned()))
-        .collect()
-}
-
-#[test]
-#[ignore = "long: two to three minutes; make test-long"]
-fn a_flood_of_distinct_keys_keeps_memory_flat() {
-    let upstream = Upstream::start();
     let envoy = start(
         &upstream,
         2,
-        &config(&[
-            r#"{"name": "per-api-key", "key": ["header:x-api-key"], "limit": 5, "period": "1h",
-                     "max_keys": 10000}"#,
-        ]),
+        r#"{"rate_limits": [{"name": "catalog", "limit": 2, "period": "1h"}], "cache": {}}"#,
     );
-    let begin = Instant::now();
-    let first = flood(envoy.listener_port(), 0, 100_000, 64);
-    assert_eq!(first[5], 0, "5xx: {first:?}");
-    assert_eq!(first[2], 100_000, "{first:?}");
-    let memory_at_100k = envoy.memory();
-    let series_at_100k = plugin_series(&envoy);
-
-    let rest = flood(envoy.listener_port(), 100_000, 200_000, 64);
-    assert_eq!(rest[5], 0, "5xx: {rest:?}");
-    let memory_at_300k = envoy.memory();
-    eprintln!(
-        "flood: 300,000 keys in {:?}; memory {memory_at_100k} at 100,000, {memory_at_300k} at 300,000",
-        begin.elapsed()
-    );
-    assert_eq!(plugin_series(&envoy), series_at_100k);
-    // Flat: allow 2 MiB of allocator noise (connection buffers, stats).
+    let miss = client::get(&envoy.url("/catalog/item"));
+    assert_eq!(miss.status, 200);
+    assert_eq!(miss.header_str("ratelimit"), Some("\"catalog\";r=1;t=1800"));
+    let hit = client::get(&envoy.url("/catalog/item"));
+    assert_eq!(hit.status, 200);
     assert!(
-        memory_at_300k <= memory_at_100k + 2 * 1024 * 1024,
-        "grew from {memory_at_100k} to {memory_at_300k}"
+        hit.header_str("cache-status").unwrap_or("").contains("hit"),
+        "{:?}",
+        hit.headers
     );
-    assert!(begin.elapsed() < Duration::from_secs(600));
-    assert!(
-        envoy
-            .stat("wasmcustom.floodgate.ratelimit.rule.per-api-key.evictions")
-            .unwrap()
-            > 0
-    );
-
-    for steady in 0..10 {
-        let request = Request::get(&envoy.url("/")).header("x-api-key", format!("steady-{steady}"));
-        let admitted = (0..8)
-            .filter(|_| client::send(&request).status == 200)
-            .count();
-        assert_eq!(admitted, 5, "steady-{steady}");
-    }
+    // A cache hit spends a token too, and carries its own quota over
+    // whatever the stored copy held.
+    assert_eq!(hit.header_str("ratelimit"), Some("\"catalog\";r=0;t=3600"));
+    assert_eq!(client::get(&envoy.url("/catalog/item")).status, 429);
+    assert_eq!(upstream.hits("/catalog/item"), 1);
 }

@@ -4,6 +4,7 @@
 //! `"5m"`, `"1h"`), and every refusal names the JSON path and the reason.
 
 pub mod breaker;
+pub mod cache;
 pub mod duration;
 pub mod error;
 pub mod ratelimit;
@@ -12,6 +13,7 @@ pub mod validate;
 
 pub use error::{ConfigError, JsonPath};
 
+use crate::core::cache::CacheConfig;
 use crate::core::ratelimit::RateLimits;
 use crate::core::request::ClientIpSource;
 
@@ -27,6 +29,8 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// `circuit_breakers`, in configuration order.
     pub circuit_breakers: Vec<crate::core::breaker::Breaker>,
+    /// The response cache, when configured.
+    pub cache: Option<CacheConfig>,
 }
 
 /// The request facts beyond the headers that some feature reads.
@@ -67,7 +71,9 @@ impl Config {
     /// True when no feature is configured: the filter then passes every
     /// request through without looking at it.
     pub fn is_passthrough(&self) -> bool {
-        self.rate_limits.rules.is_empty() && self.circuit_breakers.is_empty()
+        self.rate_limits.rules.is_empty()
+            && self.circuit_breakers.is_empty()
+            && self.cache.is_none()
     }
 }
 

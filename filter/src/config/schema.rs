@@ -17,8 +17,8 @@ pub struct RawConfig {
     pub rate_limits: Option<Vec<super::ratelimit::RawRateLimit>>,
     /// Circuit breakers.
     pub circuit_breakers: Option<Vec<super::breaker::RawBreaker>>,
-    /// The response cache (not built yet: refused when present).
-    pub cache: Option<serde_json::Value>,
+    /// The response cache.
+    pub cache: Option<super::cache::RawCache>,
 }
 
 /// `client_ip`.

@@ -122,14 +122,6 @@ fn refuses_negative_trusted_hops() {
 }
 
 #[test]
-fn refuses_sections_this_build_lacks() {
-    assert_eq!(
-        refused(r#"{"cache": {}}"#),
-        "cache: not supported by this build of floodgate yet"
-    );
-}
-
-#[test]
 fn match_accepts_every_condition() {
     let m = matcher(
         r#"{"path_prefix": "/api/", "path_exact": "/api/x", "methods": ["GET"],

@@ -4,7 +4,7 @@
 use super::error::{ConfigError, JsonPath};
 use super::ratelimit;
 use super::schema::{RawClientIp, RawConfig, RawHeaderCondition, RawMatch};
-use super::Config;
+use super::{Config, Needs};
 use crate::core::key::KeyPart;
 use crate::core::matcher::{HeaderCondition, Matcher};
 use crate::core::ratelimit::RateLimits;
@@ -23,24 +23,23 @@ pub fn config(raw: RawConfig) -> Result<Config, ConfigError> {
             &root.field("rate_limits"),
         )?,
     };
-    let rate_limit_needs = ratelimit::needs(&rate_limits.rules);
-    for (name, present) in [("cache", raw.cache.is_some())] {
-        if present {
-            return Err(ConfigError::at(
-                &root.field(name),
-                "not supported by this build of floodgate yet",
-            ));
-        }
-    }
     let circuit_breakers = super::breaker::breakers(
         raw.circuit_breakers.as_deref().unwrap_or_default(),
         &root.field("circuit_breakers"),
     )?;
-    let needs = super::Needs {
+    let cache = match &raw.cache {
+        Some(raw_cache) => Some(super::cache::validate(raw_cache, &root.field("cache"))?),
+        None => None,
+    };
+    let rate_limit_needs = ratelimit::needs(&rate_limits.rules);
+    let needs = Needs {
         route_name: rate_limit_needs.route_name
             || circuit_breakers
                 .iter()
-                .any(|b| b.matcher.route_name.is_some()),
+                .any(|b| b.matcher.route_name.is_some())
+            || cache
+                .as_ref()
+                .is_some_and(|c| c.matcher.route_name.is_some()),
         client_ip: rate_limit_needs.client_ip,
     };
     Ok(Config {
@@ -48,6 +47,7 @@ pub fn config(raw: RawConfig) -> Result<Config, ConfigError> {
         needs,
         rate_limits,
         circuit_breakers,
+        cache,
     })
 }
 

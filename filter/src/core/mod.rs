@@ -5,6 +5,7 @@
 //! once per callback and passed in.
 
 pub mod breaker;
+pub mod cache;
 pub mod hash;
 pub mod key;
 pub mod matcher;

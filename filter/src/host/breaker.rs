@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 
+use crate::core::breaker::outcome::UPSTREAM_FAILURE_FLAGS;
 use crate::core::breaker::{
     self, classify, Admission, Breaker, BreakerError, Decided, Fallback, Response, State, Ticket,
 };
@@ -74,13 +75,19 @@ pub struct Guard {
 pub enum Gate {
     /// Go on to the upstream.
     Continue,
-    /// An open breaker answered the request (a local reply was sent).
-    Answered,
+    /// Breaker `index` (in configuration order) is open, or half-open with
+    /// every probe slot taken: the request must be answered locally, see
+    /// [`Breakers::send_open_answer`].
+    Open {
+        /// The refusing breaker.
+        index: usize,
+        /// Nanoseconds until the breaker lets a probe through.
+        retry_after: u64,
+    },
 }
 
-/// The answer an open breaker gives. This is the one place that decides it:
-/// a stale cached copy, when the cache has one and allows it, belongs here
-/// as another variant, tried before the fallback.
+/// The answer an open breaker gives when the cache had no copy to serve
+/// (the whole order is decided in [`super::http`]).
 #[derive(Debug)]
 pub enum OpenAnswer<'a> {
     /// The configured `fallback` response.
@@ -146,12 +153,19 @@ impl Breakers {
                         breaker.name,
                         state.name()
                     );
-                    send(breaker, open_answer(breaker, facts, retry_after));
-                    return Gate::Answered;
+                    return Gate::Open { index, retry_after };
                 }
             }
         }
         Gate::Continue
+    }
+
+    /// Answers a request that breaker `index` refused, when the cache had
+    /// nothing to serve: the breaker's `fallback`, else `503`.
+    pub fn send_open_answer(&self, breakers: &[Breaker], index: usize, retry_after: u64) {
+        if let Some(breaker) = breakers.get(index) {
+            send(breaker, open_answer(breaker, retry_after));
+        }
     }
 
     /// Reports how the request ended to every breaker it passed. Reads
@@ -161,13 +175,14 @@ impl Breakers {
         breakers: &[Breaker],
         guards: &[Guard],
         local_reply: bool,
+        replaced: Option<u16>,
         duration: u64,
         now: u64,
     ) {
         if guards.is_empty() {
             return;
         }
-        let response = read_response(local_reply, duration);
+        let response = read_response(local_reply, replaced, duration);
         for guard in guards {
             let (Some(breaker), Some(entry)) =
                 (breakers.get(guard.index), self.entries.get(guard.index))
@@ -219,14 +234,8 @@ impl Breakers {
     }
 }
 
-/// Decides what an open breaker answers. Today: its `fallback`, else `503`.
-/// The cache plugs in here: for a `GET`/`HEAD` with a stale copy inside its
-/// `stale-if-error` window (and `serve_stale_when_open`), answer that first.
-pub fn open_answer<'a>(
-    breaker: &'a Breaker,
-    _facts: &RequestFacts,
-    retry_after: u64,
-) -> OpenAnswer<'a> {
+/// What an open breaker answers itself: its `fallback`, else `503`.
+pub fn open_answer(breaker: &Breaker, retry_after: u64) -> OpenAnswer<'_> {
     match &breaker.fallback {
         Some(fallback) => OpenAnswer::Fallback(fallback),
         None => OpenAnswer::Unavailable {
@@ -265,18 +274,33 @@ fn send(breaker: &Breaker, answer: OpenAnswer) {
 
 /// Envoy's view of the finished request (`response.code`,
 /// `response.code_details`, `response.flags`).
-fn read_response(local_reply: bool, duration: u64) -> Response {
+///
+/// `replaced` is the status of a failure the cache hid behind a stale copy:
+/// Envoy then reports the copy (200, no details), so the failure is taken
+/// from the cache instead. An upstream 5xx leaves no failure flag; Envoy's
+/// own 503/504 for a reset or timeout keeps its flag.
+fn read_response(local_reply: bool, replaced: Option<u16>, duration: u64) -> Response {
     let number = |path: &[&str]| {
         let bytes = facts::property(path);
         <[u8; 8]>::try_from(bytes.as_slice())
             .map(u64::from_le_bytes)
             .unwrap_or(0)
     };
-    Response {
-        status: u16::try_from(number(&["response", "code"])).unwrap_or(0),
-        via_upstream: facts::property(&["response", "code_details"]) == b"via_upstream",
-        flags: number(&["response", "flags"]),
-        duration,
-        local_reply,
+    let flags = number(&["response", "flags"]);
+    match replaced {
+        Some(status) => Response {
+            status,
+            via_upstream: flags & UPSTREAM_FAILURE_FLAGS == 0,
+            flags,
+            duration,
+            local_reply: false,
+        },
+        None => Response {
+            status: u16::try_from(number(&["response", "code"])).unwrap_or(0),
+            via_upstream: facts::property(&["response", "code_details"]) == b"via_upstream",
+            flags,
+            duration,
+            local_reply,
+        },
     }
 }

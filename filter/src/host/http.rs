@@ -1,4 +1,14 @@
-//! The HTTP context: one per request.
+//! The HTTP context: one per request. This is the one place that orders
+//! the features and decides how a request degrades.
+//!
+//! On the request: the rate limits come first and may answer `429` (a
+//! request served from the cache still spends its tokens); then the cache
+//! answers a fresh hit (no breaker state is touched for it); then the
+//! breakers admit the request, and an open breaker answers through
+//! [`Stream::answer_open_breaker`]. On the response: the cache stores, or
+//! replaces an upstream failure with a stale copy, and an admitted request's
+//! answer gets the RateLimit fields. In `on_log`: the breakers learn how the
+//! call ended.
 
 use std::rc::Rc;
 
@@ -6,10 +16,12 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use super::breaker::{Gate, Guard};
-use super::ratelimit::Outcome;
+use super::cache::CacheStream;
+use super::ratelimit::{self, Outcome};
 use super::root::Plugin;
 use super::store::EnvoyStore;
 use super::{facts, now_nanos};
+use crate::core::request::RequestFacts;
 
 /// Per-request state.
 pub struct Stream {
@@ -23,6 +35,8 @@ pub struct Stream {
     responded: Option<u64>,
     /// The breakers this request passed.
     breaker_guards: Vec<Guard>,
+    /// The cache's view of this request.
+    cache: CacheStream,
     /// `ratelimit-policy` and `ratelimit` values for the response.
     rate_limit_fields: Option<(String, String)>,
 }
@@ -36,8 +50,33 @@ impl Stream {
             started: 0,
             responded: None,
             breaker_guards: Vec::new(),
+            cache: CacheStream::default(),
             rate_limit_fields: None,
         }
+    }
+
+    /// The fallback order for a request an open breaker refused, written
+    /// once: a cached copy (fresh, or stale inside its `stale-if-error`
+    /// window, when `serve_stale_when_open`), then the breaker's `fallback`,
+    /// then `503` with `retry-after`.
+    fn answer_open_breaker(
+        &mut self,
+        index: usize,
+        retry_after: u64,
+        facts: &RequestFacts,
+        now: u64,
+    ) -> Action {
+        self.local_reply = true;
+        let plugin = Rc::clone(&self.plugin);
+        if let Some(cache) = plugin.cache() {
+            if let Some(action) = self.cache.stale_for_open_breaker(cache, facts, now) {
+                return action;
+            }
+        }
+        plugin
+            .breakers
+            .send_open_answer(&plugin.config.circuit_breakers, index, retry_after);
+        Action::Pause
     }
 }
 
@@ -68,27 +107,48 @@ impl HttpContext for Stream {
             Outcome::Continue(fields) => self.rate_limit_fields = fields,
         }
 
+        if let Some(cache) = plugin.cache() {
+            if let Some(action) = self.cache.on_request(cache, &facts, now) {
+                self.local_reply = true;
+                return action;
+            }
+        }
+
         let breakers = &config.circuit_breakers;
-        let gate = plugin
+        match plugin
             .breakers
-            .admit(breakers, &facts, now, &mut self.breaker_guards);
-        if let Gate::Answered = gate {
-            self.local_reply = true;
-            return Action::Pause;
+            .admit(breakers, &facts, now, &mut self.breaker_guards)
+        {
+            Gate::Continue => Action::Continue,
+            Gate::Open { index, retry_after } => {
+                self.answer_open_breaker(index, retry_after, &facts, now)
+            }
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        let now = now_nanos();
+        if self.responded.is_none() {
+            self.responded = Some(now);
+        }
+        if let Some(cache) = self.plugin.cache() {
+            if let Some(action) = self.cache.on_response_headers(cache, end_of_stream, now) {
+                return action;
+            }
+        }
+        // After the cache has read the response, so that a stored copy
+        // never carries one request's quota. Absent on our own 429, which
+        // has them already.
+        if let Some(fields) = self.rate_limit_fields.take() {
+            ratelimit::set_response_fields(&fields);
         }
         Action::Continue
     }
 
-    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        if self.responded.is_none() {
-            self.responded = Some(now_nanos());
-        }
-        if self.local_reply {
-            return Action::Continue;
-        }
-        if let Some((policy, ratelimit)) = self.rate_limit_fields.take() {
-            self.set_http_response_header("ratelimit-policy", Some(&policy));
-            self.set_http_response_header("ratelimit", Some(&ratelimit));
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if let Some(cache) = self.plugin.cache() {
+            self.cache
+                .on_response_body(cache, body_size, end_of_stream, now_nanos());
         }
         Action::Continue
     }
@@ -96,11 +156,15 @@ impl HttpContext for Stream {
     fn on_log(&mut self) {
         let now = now_nanos();
         let duration = self.responded.unwrap_or(now).saturating_sub(self.started);
+        // A stale copy that replaced an upstream failure hides it from
+        // Envoy's `response.*` properties; the breaker must still count it.
+        let replaced = self.cache.replaced_failure();
         let plugin = &self.plugin;
         plugin.breakers.report(
             &plugin.config.circuit_breakers,
             &self.breaker_guards,
             self.local_reply,
+            replaced,
             duration,
             now,
         );

@@ -2,6 +2,7 @@
 //! and turns the answers into Envoy actions. Kept thin on purpose.
 
 pub mod breaker;
+pub mod cache;
 pub mod facts;
 pub mod http;
 pub mod metrics;

@@ -2,6 +2,9 @@
 
 use std::cell::Cell;
 
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MapType;
+
 use super::metrics::Counter;
 use super::reply;
 use crate::core::hash::KeyHasher;
@@ -154,6 +157,14 @@ impl RateLimitStats {
                 }
             }
         }
+    }
+}
+
+/// Sets `ratelimit-policy` and `ratelimit` on the response, replacing any
+/// the upstream sent. A host refusal is ignored: the fields are advice.
+pub fn set_response_fields((policy, ratelimit): &(String, String)) {
+    for (name, value) in [("ratelimit-policy", policy), ("ratelimit", ratelimit)] {
+        let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value));
     }
 }
 

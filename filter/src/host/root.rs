@@ -6,6 +6,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 
 use super::breaker::Breakers;
+use super::cache::{CacheHandle, CacheMetrics};
 use super::http::Stream;
 use super::ratelimit::{self, RateLimitStats};
 use super::seed;
@@ -25,18 +26,31 @@ pub struct Plugin {
     pub rate_limit_stats: RateLimitStats,
     /// Circuit breaker metric handles.
     pub breakers: Breakers,
+    /// The cache's counters, when a cache is configured.
+    pub cache_metrics: Option<CacheMetrics>,
 }
 
 impl Plugin {
     fn new(config: Config, hasher: KeyHasher) -> Self {
         let rate_limit_stats = RateLimitStats::define(&config.rate_limits);
         let breakers = Breakers::new(&config.circuit_breakers);
+        let cache_metrics = config.cache.as_ref().map(CacheMetrics::define);
         Self {
             config,
             hasher,
             rate_limit_stats,
             breakers,
+            cache_metrics,
         }
+    }
+
+    /// The configured cache with its counters.
+    pub fn cache(&self) -> Option<CacheHandle<'_>> {
+        Some(CacheHandle {
+            config: self.config.cache.as_ref()?,
+            metrics: self.cache_metrics.as_ref()?,
+            hasher: &self.hasher,
+        })
     }
 }
 

@@ -13,6 +13,8 @@ pub struct Behavior {
     pub(super) delay: Duration,
     pub(super) chunked: bool,
     pub(super) reset: bool,
+    pub(super) cut: bool,
+    pub(super) no_date: bool,
 }
 
 impl Behavior {
@@ -25,6 +27,8 @@ impl Behavior {
             delay: Duration::ZERO,
             chunked: false,
             reset: false,
+            cut: false,
+            no_date: false,
         }
     }
 
@@ -35,6 +39,22 @@ impl Behavior {
             reset: true,
             ..Behavior::status(0)
         }
+    }
+
+    /// Sends the status, the headers and the first half of the body
+    /// (chunked, no `content-length`), then resets the connection (TCP RST)
+    /// instead of sending the rest.
+    pub fn cut_mid_body(mut self) -> Behavior {
+        self.cut = true;
+        self.chunked = true;
+        self
+    }
+
+    /// Sends no `date` header (by default the upstream adds the current
+    /// date, like most servers, unless the behaviour sets its own).
+    pub fn without_date(mut self) -> Behavior {
+        self.no_date = true;
+        self
     }
 
     /// Adds a header; the value is sent as raw bytes (it may be non-UTF-8).

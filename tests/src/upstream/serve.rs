@@ -44,7 +44,10 @@ pub(super) async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>)
                 let connection = connection.clone();
                 service_fn(move |request| handle(request, state.clone(), connection.clone()))
             };
-            let builder = auto::Builder::new(TokioExecutor::new());
+            // The handler adds `date` itself, so a behaviour can leave it out.
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http1().auto_date_header(false);
+            builder.http2().auto_date_header(false);
             let serving = builder.serve_connection(TokioIo::new(stream), service);
             tokio::select! {
                 _ = serving => {}
@@ -95,7 +98,32 @@ async fn handle(
         // outlives the connection, so it gives up after a while.
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;
     }
+    if behavior.cut {
+        return Ok(cut_response(behavior, connection));
+    }
     Ok(response(behavior))
+}
+
+/// The headers and the first half of the body, then a reset.
+fn cut_response(behavior: Behavior, connection: Arc<Connection>) -> hyper::Response<Body> {
+    let (mut sender, channel) = Channel::new(2);
+    let half = behavior.body.slice(..behavior.body.len() / 2);
+    let _ = sender.try_send(Frame::data(half));
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        set_zero_linger(connection.fd);
+        connection.reset.notify_one();
+        // Keep the body open: ending it would let the response complete.
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        drop(sender);
+    });
+    let mut response = response(Behavior {
+        chunked: false,
+        body: Bytes::new(),
+        ..behavior
+    });
+    *response.body_mut() = Body::Right(channel);
+    response
 }
 
 fn response(behavior: Behavior) -> hyper::Response<Body> {
@@ -112,7 +140,18 @@ fn response(behavior: Behavior) -> hyper::Response<Body> {
     } else {
         Body::Left(Full::new(behavior.body))
     };
+    let add_date = !behavior.no_date
+        && !behavior
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("date"));
     let mut response = hyper::Response::new(body);
+    if add_date {
+        let now = httpdate::fmt_http_date(std::time::SystemTime::now());
+        if let Ok(value) = HeaderValue::from_str(&now) {
+            response.headers_mut().insert(hyper::header::DATE, value);
+        }
+    }
     *response.status_mut() = hyper::StatusCode::from_u16(behavior.status).expect("valid status");
     for (name, value) in behavior.headers {
         let name = HeaderName::from_bytes(name.as_bytes()).expect("valid header name");

@@ -19,6 +19,13 @@
 //! Every write is a compare-and-swap on the token read (a missing key is
 //! written with [`CREATE_IF_ABSENT`]); on a mismatch the whole lookup starts
 //! again, up to a retry budget.
+//!
+//! The one race the slots leave: whether a slot is free depends on the
+//! time, so two workers placing the same new key at nearly the same moment
+//! can disagree about a candidate whose key becomes whole just between
+//! their reads, and claim two different slots. The key then has two states
+//! and, once, up to one extra burst. It takes a new key, a collision on its
+//! first candidate and a refill ending within microseconds of both reads.
 
 use super::algorithm::{Decision, Policy, State};
 use super::record::Record;
