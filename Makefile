@@ -24,7 +24,7 @@ ENVOY_STAMP := $(VENV)/.envoy-$(ENVOY_VERSION)
 endif
 export ENVOY
 
-.PHONY: help build envoy run test test-long bench lint validate clean
+.PHONY: help build envoy run test test-long examples bench lint validate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
@@ -76,6 +76,10 @@ bench: build envoy ## measure floodgate against plain Envoy and controls (ROUNDS
 	$(PYTHON) tests/bench/bench.py --envoy "$(ENVOY)" --wasm $(WASM) --noop-wasm $(NOOP_WASM) \
 		--rounds $(ROUNDS) --run-seconds $(RUN_SECONDS) --warmup-seconds $(WARMUP_SECONDS) \
 		--flood-keys $(FLOOD_KEYS) --out target/bench
+
+examples: build envoy ## run every example's check script against a fresh Envoy
+	examples/single-envoy/check.sh
+	examples/cluster/run.sh --check
 
 lint: ## check formatting and clippy lints
 	$(CARGO) fmt --all --check
