@@ -67,7 +67,7 @@ test: build envoy ## run the whole suite: unit tests and the integration tests a
 # time, floods of keys) are marked #[ignore] and run only here, one at a
 # time: several at once would disturb each other's timing.
 test-long: build envoy ## run the slow tests (floods, long timelines) left out of `make test`, one at a time
-	$(CARGO) test --workspace --no-fail-fast -- --ignored --test-threads 1
+	$(CARGO) test -p floodgate-tests --no-fail-fast -- --ignored --test-threads 1
 
 # wrk comes from Debian (apt-get) when it is missing.
 bench: build envoy ## measure floodgate against plain Envoy and controls (ROUNDS=10); writes target/bench/

@@ -13,7 +13,6 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, BufferType, MapType};
 
 use super::metrics::Counter;
-use super::root::Plugin;
 use super::store::EnvoyStore;
 use crate::core::cache::table::Stored;
 use crate::core::cache::{Answer, Cache, CacheConfig, Forward, Pending, Plan, Responded};
@@ -84,29 +83,6 @@ impl CacheMetrics {
             log::warn!("floodgate: cache: {what} (further ones in the next 10 s are counted only)");
         }
     }
-}
-
-/// The breaker's open path calls this before sending its `fallback`
-/// (fallback order: fresh hit, stale within the window, `fallback`, error):
-/// it answers from the cache and returns `Some(Action::Pause)`, or returns
-/// `None` and does nothing. `None` without a configured cache.
-///
-/// ```ignore
-/// if breaker_is_open {
-///     let answered = cache::stale_for_open_breaker(&mut self.cache, &self.plugin, &facts, now);
-///     if let Some(action) = answered {
-///         return action;
-///     }
-///     // ... send the breaker's fallback
-/// }
-/// ```
-pub fn stale_for_open_breaker(
-    stream: &mut CacheStream,
-    plugin: &Plugin,
-    facts: &RequestFacts,
-    now: u64,
-) -> Option<Action> {
-    stream.stale_for_open_breaker(plugin.cache()?, facts, now)
 }
 
 /// One cache with what it needs from the VM.
