@@ -1,6 +1,6 @@
 //! `circuit_breakers`: the entries as written and their checks.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -197,12 +197,13 @@ pub struct RawFallback {
 
 /// Checks the whole `circuit_breakers` list.
 pub fn breakers(raw: &[RawBreaker], path: &JsonPath) -> Result<Vec<Breaker>, ConfigError> {
-    let mut names = HashSet::new();
-    let mut checked = Vec::with_capacity(raw.len());
+    let mut checked: Vec<Breaker> = Vec::with_capacity(raw.len());
     for (i, entry) in raw.iter().enumerate() {
         let entry_path = path.index(i);
         let breaker = breaker(entry, &entry_path)?;
-        if !names.insert(breaker.name.clone()) {
+        // A scan: lists are short, and a hash set would bring hashing code
+        // into the plugin for this one check.
+        if checked.iter().any(|other| other.name == breaker.name) {
             return Err(ConfigError::at(
                 &entry_path.field("name"),
                 format!("{:?} is used by another breaker", breaker.name),
