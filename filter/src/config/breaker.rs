@@ -1,6 +1,5 @@
 //! `circuit_breakers`: the entries as written and their checks.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use serde::Deserialize;
 
 use super::duration;
 use super::error::{ConfigError, JsonPath};
-use super::schema::RawMatch;
+use super::schema::{RawMap, RawMatch};
 use super::validate;
 use crate::core::breaker::{Breaker, FailurePolicy, Fallback, Policy, RateTrip, StatusMatch};
 
@@ -192,7 +191,7 @@ pub struct RawFallback {
     /// The body.
     pub body: Option<String>,
     /// Response headers.
-    pub headers: Option<BTreeMap<String, String>>,
+    pub headers: Option<RawMap<String>>,
 }
 
 /// Checks the whole `circuit_breakers` list.
