@@ -1,13 +1,14 @@
 //! `circuit_breakers`: the entries as written and their checks.
 
-use std::collections::{BTreeMap, HashSet};
+use std::fmt;
 use std::time::Duration;
 
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::duration;
 use super::error::{ConfigError, JsonPath};
-use super::schema::RawMatch;
+use super::schema::{RawMap, RawMatch};
 use super::validate;
 use crate::core::breaker::{Breaker, FailurePolicy, Fallback, Policy, RateTrip, StatusMatch};
 
@@ -58,12 +59,99 @@ pub struct RawBreaker {
 #[serde(deny_unknown_fields)]
 pub struct RawFailure {
     /// `"5xx"`, `"4xx"`, `503`, ...
-    pub statuses: Option<Vec<serde_json::Value>>,
+    pub statuses: Option<Vec<RawStatus>>,
     /// Resets, connect failures and timeouts count.
     pub resets: Option<bool>,
     /// Slower answers count.
     #[serde(default, deserialize_with = "duration::deserialize_opt")]
     pub slow_call: Option<Duration>,
+}
+
+/// A `failure.statuses` entry as written: any JSON value, kept as much as
+/// the check needs (a `serde_json::Value` here would bring JSON printing
+/// into the plugin just for this message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawStatus {
+    /// A non-negative integer.
+    Number(u64),
+    /// A string.
+    Text(String),
+    /// Anything else, as the refusal shows it.
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for RawStatus {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StatusVisitor)
+    }
+}
+
+struct StatusVisitor;
+
+impl<'de> Visitor<'de> for StatusVisitor {
+    type Value = RawStatus;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a status or a status class")
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<RawStatus, E> {
+        Ok(RawStatus::Number(value))
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<RawStatus, E> {
+        Ok(match u64::try_from(value) {
+            Ok(value) => RawStatus::Number(value),
+            Err(_) => RawStatus::Other(value.to_string()),
+        })
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<RawStatus, E> {
+        Ok(RawStatus::Other(value.to_string()))
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<RawStatus, E> {
+        Ok(RawStatus::Text(value.to_owned()))
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<RawStatus, E> {
+        Ok(RawStatus::Other(value.to_string()))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<RawStatus, E> {
+        Ok(RawStatus::Other("null".to_owned()))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawStatus, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(RawStatus::Other("a list".to_owned()))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawStatus, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(RawStatus::Other("an object".to_owned()))
+    }
+}
+
+/// `text` as a JSON string literal, for messages.
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// `trip`.
@@ -103,17 +191,18 @@ pub struct RawFallback {
     /// The body.
     pub body: Option<String>,
     /// Response headers.
-    pub headers: Option<BTreeMap<String, String>>,
+    pub headers: Option<RawMap<String>>,
 }
 
 /// Checks the whole `circuit_breakers` list.
 pub fn breakers(raw: &[RawBreaker], path: &JsonPath) -> Result<Vec<Breaker>, ConfigError> {
-    let mut names = HashSet::new();
-    let mut checked = Vec::with_capacity(raw.len());
+    let mut checked: Vec<Breaker> = Vec::with_capacity(raw.len());
     for (i, entry) in raw.iter().enumerate() {
         let entry_path = path.index(i);
         let breaker = breaker(entry, &entry_path)?;
-        if !names.insert(breaker.name.clone()) {
+        // A scan: lists are short, and a hash set would bring hashing code
+        // into the plugin for this one check.
+        if checked.iter().any(|other| other.name == breaker.name) {
             return Err(ConfigError::at(
                 &entry_path.field("name"),
                 format!("{:?} is used by another breaker", breaker.name),
@@ -233,22 +322,27 @@ fn failure(raw: Option<&RawFailure>, path: &JsonPath) -> Result<FailurePolicy, C
     })
 }
 
-fn status(value: &serde_json::Value, path: &JsonPath) -> Result<StatusMatch, ConfigError> {
+fn status(value: &RawStatus, path: &JsonPath) -> Result<StatusMatch, ConfigError> {
     let invalid = || {
+        let shown = match value {
+            RawStatus::Number(n) => n.to_string(),
+            RawStatus::Text(text) => quoted(text),
+            RawStatus::Other(shown) => shown.clone(),
+        };
         ConfigError::at(
             path,
-            format!("{value} is not a status 100 to 599 or a class \"1xx\" to \"5xx\""),
+            format!("{shown} is not a status 100 to 599 or a class \"1xx\" to \"5xx\""),
         )
     };
     let code = match value {
-        serde_json::Value::Number(n) => n.as_u64().ok_or_else(invalid)?,
-        serde_json::Value::String(text) => match text.as_bytes() {
+        RawStatus::Number(n) => *n,
+        RawStatus::Text(text) => match text.as_bytes() {
             [class @ b'1'..=b'5', b'x' | b'X', b'x' | b'X'] => {
                 return Ok(StatusMatch::Class(class - b'0'))
             }
             _ => text.parse().map_err(|_| invalid())?,
         },
-        _ => return Err(invalid()),
+        RawStatus::Other(_) => return Err(invalid()),
     };
     match u16::try_from(code) {
         Ok(code @ 100..=599) => Ok(StatusMatch::Code(code)),

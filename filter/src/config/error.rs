@@ -13,7 +13,10 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    /// An error at `path`.
+    /// An error at `path`. Never inlined, like the path builders below:
+    /// validation calls them at every check, and copies would only make the
+    /// plugin bigger.
+    #[inline(never)]
     pub fn at(path: &JsonPath, reason: impl Into<String>) -> Self {
         Self {
             path: path.0.clone(),
@@ -45,6 +48,7 @@ impl JsonPath {
     }
 
     /// The path of field `name` under this one.
+    #[inline(never)]
     pub fn field(&self, name: &str) -> Self {
         if self.0.is_empty() {
             Self(name.to_owned())
@@ -54,6 +58,7 @@ impl JsonPath {
     }
 
     /// The path of element `index` of the array at this path.
+    #[inline(never)]
     pub fn index(&self, index: usize) -> Self {
         Self(format!("{}[{index}]", self.0))
     }

@@ -73,7 +73,14 @@ fn without_position(err: &serde_json::Error) -> String {
     if err.is_syntax() || err.is_eof() {
         return message;
     }
-    match message.rfind(" at line ") {
+    // A byte scan rather than `rfind`: the reverse string searcher would be
+    // in the plugin for this one call.
+    const SUFFIX: &[u8] = b" at line ";
+    match message
+        .as_bytes()
+        .windows(SUFFIX.len())
+        .rposition(|w| w == SUFFIX)
+    {
         Some(at) => message.get(..at).unwrap_or(&message).to_owned(),
         None => message,
     }

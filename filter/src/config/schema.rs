@@ -1,10 +1,10 @@
 //! The configuration as written: serde types that refuse unknown fields.
 //! [`super::validate`] turns them into types that cannot be wrong.
 
-use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 /// The whole plugin configuration.
@@ -42,7 +42,7 @@ pub struct RawMatch {
     /// Allowed methods.
     pub methods: Option<Vec<String>>,
     /// Header name to an exact value, or `true` for presence.
-    pub headers: Option<BTreeMap<String, RawHeaderCondition>>,
+    pub headers: Option<RawMap<RawHeaderCondition>>,
     /// Envoy's route name.
     pub route_name: Option<String>,
 }
@@ -83,5 +83,51 @@ impl Visitor<'_> for HeaderConditionVisitor {
                 "false is not a condition: use true for presence or a string for an exact value",
             ))
         }
+    }
+}
+
+/// A JSON object with string keys, as a `BTreeMap` would read it (entries
+/// sorted by key, the last of repeated keys wins) but kept in a `Vec`: a
+/// tree map brings a lot of code into the plugin for a few headers.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RawMap<V>(pub Vec<(String, V)>);
+
+impl<'a, V> IntoIterator for &'a RawMap<V> {
+    type Item = &'a (String, V);
+    type IntoIter = std::slice::Iter<'a, (String, V)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for RawMap<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(MapVisitor(PhantomData))
+    }
+}
+
+struct MapVisitor<V>(PhantomData<V>);
+
+impl<'de, V: Deserialize<'de>> Visitor<'de> for MapVisitor<V> {
+    type Value = RawMap<V>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a map")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entries: Vec<(String, V)> = Vec::new();
+        while let Some((key, value)) = map.next_entry::<String, V>()? {
+            match entries.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
+                Ok(at) => {
+                    if let Some(entry) = entries.get_mut(at) {
+                        entry.1 = value;
+                    }
+                }
+                Err(at) => entries.insert(at, (key, value)),
+            }
+        }
+        Ok(RawMap(entries))
     }
 }

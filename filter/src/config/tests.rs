@@ -122,6 +122,23 @@ fn refuses_negative_trusted_hops() {
 }
 
 #[test]
+fn match_headers_are_read_like_a_sorted_map() {
+    // Sorted by name, and the last of a repeated name wins.
+    let m = matcher(r#"{"headers": {"b": "1", "a": true, "b": "2", "c": "3"}}"#).unwrap();
+    assert_eq!(
+        m.headers,
+        vec![
+            ("a".into(), HeaderCondition::Present),
+            ("b".into(), HeaderCondition::Exact(b"2".to_vec())),
+            ("c".into(), HeaderCondition::Exact(b"3".to_vec())),
+        ]
+    );
+    assert!(matcher(r#"{"headers": ["a"]}"#)
+        .unwrap_err()
+        .starts_with("invalid type: sequence, expected a map"));
+}
+
+#[test]
 fn match_accepts_every_condition() {
     let m = matcher(
         r#"{"path_prefix": "/api/", "path_exact": "/api/x", "methods": ["GET"],

@@ -138,6 +138,11 @@ fn refuses_bad_statuses() {
         (r#""5x""#, r#""5x""#),
         ("true", "true"),
         ("-1", "-1"),
+        ("500.5", "500.5"),
+        ("null", "null"),
+        ("[500]", "a list"),
+        (r#"{"code": 500}"#, "an object"),
+        (r#""5\"x\n""#, r#""5\"x\n""#),
     ] {
         assert_eq!(
             refused(&format!(r#"{{"name": "a", "failure": {{"statuses": ["5xx", {status}]}}}}"#)),
