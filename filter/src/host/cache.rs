@@ -15,6 +15,7 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 use super::metrics::Counter;
 use super::root::Plugin;
 use super::store::EnvoyStore;
+use super::Clock;
 use crate::core::cache::table::Stored;
 use crate::core::cache::{Answer, Cache, CacheConfig, Forward, Pending, Plan, Responded};
 use crate::core::hash::KeyHasher;
@@ -260,7 +261,7 @@ impl CacheStream {
         &mut self,
         cache: CacheHandle,
         end_of_stream: bool,
-        now: u64,
+        clock: &Clock,
     ) -> Option<Action> {
         if let Some(headers) = &self.replay {
             // Our own reply: set the stored bytes exactly, replacing what
@@ -289,6 +290,7 @@ impl CacheStream {
             .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok())
             .unwrap_or(0);
         let m = cache.metrics;
+        let now = clock.now();
         let responded = match cache.core().on_response(&forward, status, &headers, now) {
             Ok(responded) => responded,
             Err(err) => {
@@ -359,7 +361,7 @@ impl CacheStream {
         cache: CacheHandle,
         size: usize,
         end_of_stream: bool,
-        now: u64,
+        clock: &Clock,
     ) {
         let Some(pending) = &mut self.pending else {
             return;
@@ -379,7 +381,7 @@ impl CacheStream {
             }
         }
         if end_of_stream {
-            self.finish(cache, now);
+            self.finish(cache, clock.now());
         }
     }
 

@@ -20,7 +20,7 @@ use super::cache::CacheStream;
 use super::ratelimit::{self, Outcome};
 use super::root::Plugin;
 use super::store::EnvoyStore;
-use super::{facts, now_nanos};
+use super::{facts, now_nanos, Clock};
 use crate::core::request::RequestFacts;
 
 /// Per-request state.
@@ -89,7 +89,7 @@ impl HttpContext for Stream {
         if config.is_passthrough() {
             return Action::Continue;
         }
-        let facts = facts::read(config.client_ip, config.needs);
+        let facts = facts::read(plugin.header_read, config.client_ip, config.needs);
         let now = now_nanos();
         self.started = now;
 
@@ -127,12 +127,14 @@ impl HttpContext for Stream {
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        let now = now_nanos();
-        if self.responded.is_none() {
-            self.responded = Some(now);
+        // The clock is read only for what needs it: a breaker's call
+        // duration, or the cache handling the upstream's answer.
+        let clock = Clock::default();
+        if self.responded.is_none() && !self.breaker_guards.is_empty() {
+            self.responded = Some(clock.now());
         }
         if let Some(cache) = self.plugin.cache() {
-            if let Some(action) = self.cache.on_response_headers(cache, end_of_stream, now) {
+            if let Some(action) = self.cache.on_response_headers(cache, end_of_stream, &clock) {
                 return action;
             }
         }
@@ -148,12 +150,16 @@ impl HttpContext for Stream {
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         if let Some(cache) = self.plugin.cache() {
             self.cache
-                .on_response_body(cache, body_size, end_of_stream, now_nanos());
+                .on_response_body(cache, body_size, end_of_stream, &Clock::default());
         }
         Action::Continue
     }
 
     fn on_log(&mut self) {
+        if self.breaker_guards.is_empty() {
+            // Only the breakers learn from how a request ended.
+            return;
+        }
         let now = now_nanos();
         let duration = self.responded.unwrap_or(now).saturating_sub(self.started);
         // A stale copy that replaced an upstream failure hides it from
