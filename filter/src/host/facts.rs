@@ -146,6 +146,14 @@ pub fn read(plan: HeaderRead, client_ip: ClientIpSource, needs: Needs) -> Reques
     facts
 }
 
+/// The response's `:status`, if it has a readable one.
+pub fn response_status() -> Option<u16> {
+    let value = hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, ":status")
+        .ok()
+        .flatten()?;
+    std::str::from_utf8(&value).ok()?.parse().ok()
+}
+
 /// An Envoy property as bytes; empty when missing or unreadable.
 pub fn property(path: &[&str]) -> Vec<u8> {
     hostcalls::get_property(path.to_vec())
