@@ -31,7 +31,15 @@ pub struct Breakers {
 struct Entry {
     key: String,
     metrics: Metrics,
+    /// The gauge value this VM last wrote and when (ns): the gauge is
+    /// written again only when the state this VM sees changes, on a
+    /// transition, or after [`GAUGE_REFRESH`] (so another worker's stale
+    /// write cannot stand for long).
+    gauge_written: Cell<Option<(u64, u64)>>,
 }
+
+/// How long a VM leaves the state gauge alone while it sees no change.
+const GAUGE_REFRESH: u64 = SECOND;
 
 /// `floodgate.breaker.<name>.<metric>`.
 #[derive(Debug, Clone, Copy)]
@@ -108,6 +116,7 @@ impl Breakers {
                 .map(|b| Entry {
                     key: breaker::store_key(&b.name),
                     metrics: Metrics::define(&b.name),
+                    gauge_written: Cell::new(None),
                 })
                 .collect(),
             last_warning: Cell::new(0),
@@ -138,7 +147,7 @@ impl Breakers {
                     continue;
                 }
             };
-            self.observe(breaker, entry, &decided);
+            self.observe(breaker, entry, &decided, now);
             match decided.value {
                 Admission::Pass(ticket) => guards.push(Guard { index, ticket }),
                 Admission::Probe(ticket) => {
@@ -169,20 +178,13 @@ impl Breakers {
     }
 
     /// Reports how the request ended to every breaker it passed. Reads
-    /// Envoy's `response.*` properties once.
-    pub fn report(
-        &self,
-        breakers: &[Breaker],
-        guards: &[Guard],
-        local_reply: bool,
-        replaced: Option<u16>,
-        duration: u64,
-        now: u64,
-    ) {
+    /// Envoy's `response.*` properties once, and only those the outcome
+    /// depends on.
+    pub fn report(&self, breakers: &[Breaker], guards: &[Guard], ended: Ended, now: u64) {
         if guards.is_empty() {
             return;
         }
-        let response = read_response(local_reply, replaced, duration);
+        let response = read_response(ended);
         for guard in guards {
             let (Some(breaker), Some(entry)) =
                 (breakers.get(guard.index), self.entries.get(guard.index))
@@ -201,7 +203,7 @@ impl Breakers {
             );
             let policy = &breaker.policy;
             match breaker::report(&EnvoyStore, &entry.key, policy, guard.ticket, outcome, now) {
-                Ok(decided) => self.observe(breaker, entry, &decided),
+                Ok(decided) => self.observe(breaker, entry, &decided, now),
                 Err(err) => self.degraded(breaker, entry, "report", &err, now),
             }
         }
@@ -209,8 +211,20 @@ impl Breakers {
 
     /// Sets the gauge to what was seen and, for the caller whose CAS made a
     /// transition, counts and logs it.
-    fn observe<T>(&self, breaker: &Breaker, entry: &Entry, decided: &Decided<T>) {
-        entry.metrics.state.set(decided.state.gauge());
+    fn observe<T>(&self, breaker: &Breaker, entry: &Entry, decided: &Decided<T>, now: u64) {
+        let value = decided.state.gauge();
+        let due = match entry.gauge_written.get() {
+            Some((written, at)) => {
+                written != value
+                    || decided.transition.is_some()
+                    || now.saturating_sub(at) >= GAUGE_REFRESH
+            }
+            None => true,
+        };
+        if due {
+            entry.metrics.state.set(value);
+            entry.gauge_written.set(Some((value, now)));
+        }
         let Some(transition) = decided.transition else {
             return;
         };
@@ -272,35 +286,65 @@ fn send(breaker: &Breaker, answer: OpenAnswer) {
     }
 }
 
+/// What the stream knows about how its request ended, before asking Envoy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ended {
+    /// This filter answered the request itself.
+    pub local_reply: bool,
+    /// The status of a failure the cache hid behind a stale copy.
+    pub replaced: Option<u16>,
+    /// The `:status` of the response that passed through this filter, when
+    /// it was not replaced by a reply of the filter's own.
+    pub status: Option<u16>,
+    /// From the request headers to the response headers (or to the end).
+    pub duration: u64,
+}
+
 /// Envoy's view of the finished request (`response.code`,
-/// `response.code_details`, `response.flags`).
+/// `response.code_details`, `response.flags`), reading only what
+/// [`classify`] looks at:
 ///
-/// `replaced` is the status of a failure the cache hid behind a stale copy:
-/// Envoy then reports the copy (200, no details), so the failure is taken
-/// from the cache instead. An upstream 5xx leaves no failure flag; Envoy's
-/// own 503/504 for a reset or timeout keeps its flag.
-fn read_response(local_reply: bool, replaced: Option<u16>, duration: u64) -> Response {
+/// - this filter's own reply is neutral whatever Envoy says: nothing read;
+/// - `replaced` is the status of a failure the cache hid behind a stale
+///   copy: Envoy then reports the copy (200, no details), so the failure is
+///   taken from the cache, and only the flags are read (an upstream 5xx
+///   leaves no failure flag; Envoy's own 503/504 for a reset or timeout
+///   keeps its flag);
+/// - otherwise `response.code_details` tells whether the upstream answered;
+///   if it did, the status is the `:status` this filter saw (or
+///   `response.code` when it saw none), and the flags are not needed; if
+///   not, only the flags matter.
+fn read_response(ended: Ended) -> Response {
     let number = |path: &[&str]| {
         let bytes = facts::property(path);
         <[u8; 8]>::try_from(bytes.as_slice())
             .map(u64::from_le_bytes)
             .unwrap_or(0)
     };
-    let flags = number(&["response", "flags"]);
-    match replaced {
-        Some(status) => Response {
-            status,
-            via_upstream: flags & UPSTREAM_FAILURE_FLAGS == 0,
-            flags,
-            duration,
-            local_reply: false,
-        },
-        None => Response {
-            status: u16::try_from(number(&["response", "code"])).unwrap_or(0),
-            via_upstream: facts::property(&["response", "code_details"]) == b"via_upstream",
-            flags,
-            duration,
-            local_reply,
-        },
+    let mut response = Response {
+        status: ended.status.unwrap_or(0),
+        via_upstream: false,
+        flags: 0,
+        duration: ended.duration,
+        local_reply: false,
+    };
+    if let Some(status) = ended.replaced {
+        response.status = status;
+        response.flags = number(&["response", "flags"]);
+        response.via_upstream = response.flags & UPSTREAM_FAILURE_FLAGS == 0;
+        return response;
     }
+    if ended.local_reply {
+        response.local_reply = true;
+        return response;
+    }
+    response.via_upstream = facts::property(&["response", "code_details"]) == b"via_upstream";
+    if response.via_upstream {
+        if ended.status.is_none() {
+            response.status = u16::try_from(number(&["response", "code"])).unwrap_or(0);
+        }
+    } else {
+        response.flags = number(&["response", "flags"]);
+    }
+    response
 }

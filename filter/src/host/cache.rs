@@ -14,6 +14,7 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 
 use super::metrics::Counter;
 use super::store::EnvoyStore;
+use super::Clock;
 use crate::core::cache::table::Stored;
 use crate::core::cache::{Answer, Cache, CacheConfig, Forward, Pending, Plan, Responded};
 use crate::core::hash::KeyHasher;
@@ -110,10 +111,13 @@ pub struct CacheStream {
     /// `cache-status` to add to the upstream's answer.
     cache_status: Option<String>,
     /// Headers of a reply this cache sent, to be set exactly when the reply
-    /// passes back through `on_http_response_headers`.
+    /// passes back through `on_http_response_headers`; empty when Envoy's
+    /// local reply already carries them exactly (see [`sent_exactly`]).
     replay: Option<Vec<(String, Vec<u8>)>>,
     /// The status of an error answer this cache replaced with a stale entry.
     replaced: Option<u16>,
+    /// The `:status` of the answer this cache inspected, if it did.
+    status: Option<u16>,
 }
 
 impl CacheStream {
@@ -131,6 +135,12 @@ impl CacheStream {
     /// breaker must count this failure from here.
     pub fn replaced_failure(&self) -> Option<u16> {
         self.replaced
+    }
+
+    /// The `:status` of the response this cache read in
+    /// [`Self::on_response_headers`], so nobody reads it again.
+    pub fn seen_status(&self) -> Option<u16> {
+        self.status
     }
 
     /// A request arrived: `Some(Action::Pause)` when the cache answered it.
@@ -236,9 +246,12 @@ impl CacheStream {
         &mut self,
         cache: CacheHandle,
         end_of_stream: bool,
-        now: u64,
+        clock: &Clock,
     ) -> Option<Action> {
         if let Some(headers) = &self.replay {
+            if headers.is_empty() {
+                return None;
+            }
             // Our own reply: set the stored bytes exactly, replacing what
             // Envoy put in for a local reply (its `content-type:
             // text/plain` too, when the stored answer had none).
@@ -264,7 +277,9 @@ impl CacheStream {
             .find(|(name, _)| name == ":status")
             .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok())
             .unwrap_or(0);
+        self.status = Some(status).filter(|&s| s != 0);
         let m = cache.metrics;
+        let now = clock.now();
         let responded = match cache.core().on_response(&forward, status, &headers, now) {
             Ok(responded) => responded,
             Err(err) => {
@@ -335,7 +350,7 @@ impl CacheStream {
         cache: CacheHandle,
         size: usize,
         end_of_stream: bool,
-        now: u64,
+        clock: &Clock,
     ) {
         let Some(pending) = &mut self.pending else {
             return;
@@ -355,7 +370,7 @@ impl CacheStream {
             }
         }
         if end_of_stream {
-            self.finish(cache, now);
+            self.finish(cache, clock.now());
         }
     }
 
@@ -386,6 +401,68 @@ impl CacheStream {
             .map(|(n, v)| (n.as_str(), v.as_slice()))
             .collect();
         super::reply::send(u32::from(answer.status), &headers, answer.body.as_deref());
-        self.replay = Some(answer.headers);
+        let exact = sent_exactly(&answer);
+        self.replay = Some(if exact { Vec::new() } else { answer.headers });
+    }
+}
+
+/// True when Envoy's local reply already carries `answer`'s headers byte
+/// for byte, so the replay in [`CacheStream::on_response_headers`] (two
+/// host calls a header) can be skipped. Envoy adds the given headers in
+/// order, then, for a non-empty body, sets `content-length` to the body's
+/// length and `content-type: text/plain` only when none was given; for an
+/// empty body (or `HEAD`) it removes both. `send_http_response` takes text,
+/// so a value that is not UTF-8 needs the replay too.
+fn sent_exactly(answer: &Answer) -> bool {
+    let Some(body) = answer.body.as_deref().filter(|b| !b.is_empty()) else {
+        return false;
+    };
+    let length = body.len().to_string();
+    let mut typed = false;
+    for (name, value) in &answer.headers {
+        if std::str::from_utf8(value).is_err() {
+            return false;
+        }
+        match name.as_str() {
+            "content-type" => typed = true,
+            "content-length" if value.as_slice() != length.as_bytes() => return false,
+            _ => {}
+        }
+    }
+    typed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(headers: &[(&str, &[u8])], body: Option<&[u8]>) -> Answer {
+        Answer {
+            status: 200,
+            headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), v.to_vec()))
+                .collect(),
+            body: body.map(<[u8]>::to_vec),
+            age: 0,
+        }
+    }
+
+    #[test]
+    fn a_typed_text_answer_with_a_body_needs_no_replay() {
+        let typed: &[(&str, &[u8])] = &[("content-type", b"text/html"), ("content-length", b"2")];
+        assert!(sent_exactly(&answer(typed, Some(b"hi"))));
+    }
+
+    #[test]
+    fn what_envoy_would_change_is_replayed() {
+        let typed: &[(&str, &[u8])] = &[("content-type", b"text/html"), ("content-length", b"2")];
+        assert!(!sent_exactly(&answer(typed, None)), "HEAD");
+        assert!(!sent_exactly(&answer(typed, Some(b""))), "empty body");
+        assert!(!sent_exactly(&answer(typed, Some(b"abc"))), "length");
+        let untyped: &[(&str, &[u8])] = &[("content-length", b"2")];
+        assert!(!sent_exactly(&answer(untyped, Some(b"hi"))), "no type");
+        let binary: &[(&str, &[u8])] = &[("content-type", b"text/html"), ("x-raw", b"\xff")];
+        assert!(!sent_exactly(&answer(binary, Some(b"hi"))), "not UTF-8");
     }
 }

@@ -3,22 +3,136 @@
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MapType;
 
-use crate::config::Needs;
+use crate::config::{Config, Needs};
+use crate::core::key::KeyPart;
+use crate::core::matcher::Matcher;
 use crate::core::request::{ClientIpSource, RequestFacts};
 
-/// Reads the request headers (one host call) and the properties the
+/// Which request headers the configuration looks at, decided once per VM.
+///
+/// Envoy answers a single-header read with the first value only, so any
+/// regular header (whose repeated values are joined) is read with the whole
+/// map; pseudo-headers occur once and can be read one by one, which is
+/// cheaper than fetching the whole map while they are few.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HeaderRead {
+    /// The whole request header map, in one host call.
+    #[default]
+    Whole,
+    /// Only these pseudo-headers, one host call each (none at all when
+    /// nothing looks at the request).
+    Pseudo {
+        /// `:method`.
+        method: bool,
+        /// `:path`.
+        path: bool,
+        /// `:authority`.
+        authority: bool,
+    },
+}
+
+/// Single-header reads cost roughly a third of a whole-map fetch: above
+/// this many, one fetch is cheaper.
+const MAX_SINGLE_READS: usize = 2;
+
+impl HeaderRead {
+    /// What `config` reads from the request headers.
+    pub fn plan(config: &Config) -> Self {
+        let mut wanted = Wanted::default();
+        if config.cache.is_some() {
+            // Cache-Control, validators, Authorization and any header a
+            // stored `Vary` names.
+            return Self::Whole;
+        }
+        if config.needs.client_ip
+            && matches!(config.client_ip, ClientIpSource::XForwardedFor { .. })
+        {
+            return Self::Whole;
+        }
+        for rule in &config.rate_limits.rules {
+            wanted.matcher(&rule.matcher);
+            for part in &rule.key {
+                match part {
+                    KeyPart::Header(_) => wanted.regular = true,
+                    KeyPart::Query(_) | KeyPart::Path => wanted.path = true,
+                    KeyPart::Method => wanted.method = true,
+                    KeyPart::Authority => wanted.authority = true,
+                    KeyPart::ClientIp | KeyPart::RouteName => {}
+                }
+            }
+        }
+        for breaker in &config.circuit_breakers {
+            wanted.matcher(&breaker.matcher);
+        }
+        let singles = [wanted.method, wanted.path, wanted.authority]
+            .iter()
+            .filter(|&&w| w)
+            .count();
+        if wanted.regular || singles > MAX_SINGLE_READS {
+            return Self::Whole;
+        }
+        Self::Pseudo {
+            method: wanted.method,
+            path: wanted.path,
+            authority: wanted.authority,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Wanted {
+    method: bool,
+    path: bool,
+    authority: bool,
+    regular: bool,
+}
+
+impl Wanted {
+    fn matcher(&mut self, matcher: &Matcher) {
+        self.path |= matcher.path_prefix.is_some() || matcher.path_exact.is_some();
+        self.method |= !matcher.methods.is_empty();
+        self.regular |= !matcher.headers.is_empty();
+    }
+}
+
+/// Reads the request headers `plan` asks for and the properties the
 /// configuration needs. Header values stay bytes; nothing here panics on
 /// what a client sends.
-pub fn read(client_ip: ClientIpSource, needs: Needs) -> RequestFacts {
+pub fn read(plan: HeaderRead, client_ip: ClientIpSource, needs: Needs) -> RequestFacts {
     let mut facts = RequestFacts::default();
-    let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
-    for (name, value) in headers {
-        match name.as_str() {
-            ":method" => facts.method = value,
-            ":path" => facts.path = value,
-            ":authority" => facts.authority = value,
-            _ if name.starts_with(':') => {}
-            _ => facts.headers.push((name, value)),
+    match plan {
+        HeaderRead::Whole => {
+            let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
+            for (name, value) in headers {
+                match name.as_str() {
+                    ":method" => facts.method = value,
+                    ":path" => facts.path = value,
+                    ":authority" => facts.authority = value,
+                    _ if name.starts_with(':') => {}
+                    _ => facts.headers.push((name, value)),
+                }
+            }
+        }
+        HeaderRead::Pseudo {
+            method,
+            path,
+            authority,
+        } => {
+            let header = |name: &str| {
+                hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            };
+            if method {
+                facts.method = header(":method");
+            }
+            if path {
+                facts.path = header(":path");
+            }
+            if authority {
+                facts.authority = header(":authority");
+            }
         }
     }
     if needs.route_name {
@@ -32,10 +146,64 @@ pub fn read(client_ip: ClientIpSource, needs: Needs) -> RequestFacts {
     facts
 }
 
+/// The response's `:status`, if it has a readable one.
+pub fn response_status() -> Option<u16> {
+    let value = hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, ":status")
+        .ok()
+        .flatten()?;
+    std::str::from_utf8(&value).ok()?.parse().ok()
+}
+
 /// An Envoy property as bytes; empty when missing or unreadable.
 pub fn property(path: &[&str]) -> Vec<u8> {
     hostcalls::get_property(path.to_vec())
         .ok()
         .flatten()
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(json: &str) -> HeaderRead {
+        HeaderRead::plan(&Config::parse(json.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn a_breaker_without_match_reads_no_header() {
+        let read = plan(r#"{"circuit_breakers": [{"name": "b"}]}"#);
+        assert_eq!(
+            read,
+            HeaderRead::Pseudo {
+                method: false,
+                path: false,
+                authority: false
+            }
+        );
+    }
+
+    #[test]
+    fn paths_and_methods_are_read_one_by_one() {
+        let read = plan(
+            r#"{"circuit_breakers": [{"name": "b", "match": {"path_prefix": "/a", "methods": ["GET"]}}]}"#,
+        );
+        assert_eq!(
+            read,
+            HeaderRead::Pseudo {
+                method: true,
+                path: true,
+                authority: false
+            }
+        );
+    }
+
+    #[test]
+    fn regular_headers_and_the_cache_read_the_whole_map() {
+        let keyed = r#"{"rate_limits": [{"name": "r", "key": ["header:x-api-key"], "limit": 1, "period": "1s"}]}"#;
+        assert_eq!(plan(keyed), HeaderRead::Whole);
+        assert_eq!(plan(r#"{"cache": {"name": "c"}}"#), HeaderRead::Whole);
+        let three = r#"{"rate_limits": [{"name": "r", "key": ["path", "method", "authority"], "limit": 1, "period": "1s"}]}"#;
+        assert_eq!(plan(three), HeaderRead::Whole);
+    }
 }

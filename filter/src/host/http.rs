@@ -15,12 +15,12 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use super::breaker::{Gate, Guard};
+use super::breaker::{Ended, Gate, Guard};
 use super::cache::CacheStream;
-use super::ratelimit::{self, Outcome};
+use super::ratelimit::{Fields, Outcome};
 use super::root::Plugin;
 use super::store::EnvoyStore;
-use super::{facts, now_nanos};
+use super::{facts, now_nanos, Clock};
 use crate::core::request::RequestFacts;
 
 /// Per-request state.
@@ -33,12 +33,15 @@ pub struct Stream {
     started: u64,
     /// When the response headers arrived (ns), if they did.
     responded: Option<u64>,
+    /// The `:status` of the last response that passed through, read only
+    /// for the breakers.
+    status: Option<u16>,
     /// The breakers this request passed.
     breaker_guards: Vec<Guard>,
     /// The cache's view of this request.
     cache: CacheStream,
-    /// `ratelimit-policy` and `ratelimit` values for the response.
-    rate_limit_fields: Option<(String, String)>,
+    /// The RateLimit fields for the response.
+    rate_limit_fields: Option<Fields>,
 }
 
 impl Stream {
@@ -49,6 +52,7 @@ impl Stream {
             local_reply: false,
             started: 0,
             responded: None,
+            status: None,
             breaker_guards: Vec::new(),
             cache: CacheStream::default(),
             rate_limit_fields: None,
@@ -89,7 +93,7 @@ impl HttpContext for Stream {
         if config.is_passthrough() {
             return Action::Continue;
         }
-        let facts = facts::read(config.client_ip, config.needs);
+        let facts = facts::read(plugin.header_read, config.client_ip, config.needs);
         let now = now_nanos();
         self.started = now;
 
@@ -127,20 +131,25 @@ impl HttpContext for Stream {
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        let now = now_nanos();
-        if self.responded.is_none() {
-            self.responded = Some(now);
+        // The clock is read only for what needs it: a breaker's call
+        // duration, or the cache handling the upstream's answer.
+        let clock = Clock::default();
+        if self.responded.is_none() && !self.breaker_guards.is_empty() {
+            self.responded = Some(clock.now());
         }
         if let Some(cache) = self.plugin.cache() {
-            if let Some(action) = self.cache.on_response_headers(cache, end_of_stream, now) {
+            if let Some(action) = self.cache.on_response_headers(cache, end_of_stream, &clock) {
                 return action;
             }
+        }
+        if !self.breaker_guards.is_empty() && !self.local_reply && !self.cache.answered() {
+            self.status = self.cache.seen_status().or_else(facts::response_status);
         }
         // After the cache has read the response, so that a stored copy
         // never carries one request's quota. Absent on our own 429, which
         // has them already.
         if let Some(fields) = self.rate_limit_fields.take() {
-            ratelimit::set_response_fields(&fields);
+            self.plugin.rate_limit_stats.set_response_fields(&fields);
         }
         Action::Continue
     }
@@ -148,24 +157,33 @@ impl HttpContext for Stream {
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         if let Some(cache) = self.plugin.cache() {
             self.cache
-                .on_response_body(cache, body_size, end_of_stream, now_nanos());
+                .on_response_body(cache, body_size, end_of_stream, &Clock::default());
         }
         Action::Continue
     }
 
     fn on_log(&mut self) {
+        if self.breaker_guards.is_empty() {
+            // Only the breakers learn from how a request ended.
+            return;
+        }
         let now = now_nanos();
         let duration = self.responded.unwrap_or(now).saturating_sub(self.started);
         // A stale copy that replaced an upstream failure hides it from
         // Envoy's `response.*` properties; the breaker must still count it.
-        let replaced = self.cache.replaced_failure();
+        let ended = Ended {
+            local_reply: self.local_reply,
+            replaced: self.cache.replaced_failure(),
+            // A reply the cache put in place of the upstream's answer is
+            // Envoy's to describe.
+            status: self.status.filter(|_| !self.cache.answered()),
+            duration,
+        };
         let plugin = &self.plugin;
         plugin.breakers.report(
             &plugin.config.circuit_breakers,
             &self.breaker_guards,
-            self.local_reply,
-            replaced,
-            duration,
+            ended,
             now,
         );
     }

@@ -12,6 +12,8 @@ pub mod root;
 pub mod seed;
 pub mod store;
 
+use std::cell::Cell;
+
 use proxy_wasm::types::LogLevel;
 
 /// Registers the root context and the panic hook. Called once per VM.
@@ -34,4 +36,22 @@ pub fn now_nanos() -> u64 {
         .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+}
+
+/// The host clock read at most once: a callback makes one and hands it
+/// down, so every feature sees the same instant and a path that needs no
+/// time pays no host call.
+#[derive(Debug, Default)]
+pub struct Clock(Cell<Option<u64>>);
+
+impl Clock {
+    /// Nanoseconds since the Unix epoch, read on the first call.
+    pub fn now(&self) -> u64 {
+        if let Some(now) = self.0.get() {
+            return now;
+        }
+        let now = now_nanos();
+        self.0.set(Some(now));
+        now
+    }
 }

@@ -9,7 +9,7 @@ use super::metrics::Counter;
 use super::reply;
 use crate::core::hash::KeyHasher;
 use crate::core::ratelimit::algorithm::{whole_seconds, Algorithm};
-use crate::core::ratelimit::{headers, Event, Mode, Quota, RateLimits, Rule, Verdict};
+use crate::core::ratelimit::{headers, Event, Mode, RateLimits, Rule, Verdict};
 use crate::core::request::RequestFacts;
 use crate::core::store::Store;
 
@@ -26,6 +26,8 @@ struct RuleStats {
     evictions: Counter,
     cas_exhausted: Counter,
     store_errors: Counter,
+    /// The rule's `ratelimit-policy` value, which never changes.
+    policy: String,
     /// When a `warn` line about this rule was last written, in ns.
     last_warn: Cell<u64>,
 }
@@ -42,6 +44,7 @@ impl RuleStats {
             evictions: counter("evictions"),
             cas_exhausted: counter("cas_exhausted"),
             store_errors: counter("store_errors"),
+            policy: headers::policy(rule),
             last_warn: Cell::new(0),
         }
     }
@@ -62,12 +65,20 @@ pub struct RateLimitStats {
     rules: Vec<RuleStats>,
 }
 
+/// The RateLimit fields for a response: the rule's `ratelimit-policy`
+/// (made once per VM) and this request's `ratelimit` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fields {
+    rule: usize,
+    ratelimit: String,
+}
+
 /// What the stream does with a request after the rate limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Let it through; add these `ratelimit-policy` and `ratelimit` values
-    /// to the response, if any rule reported a quota.
-    Continue(Option<(String, String)>),
+    /// Let it through; add these fields to the response, if any rule
+    /// reported a quota.
+    Continue(Option<Fields>),
     /// A 429 was sent.
     Refused,
 }
@@ -92,11 +103,14 @@ impl RateLimitStats {
         let verdict = limits.admit(store, hasher, request, now);
         self.count(limits, &verdict, now);
         if let Some(refusal) = verdict.refused {
-            let Some(rule) = limits.rules.get(refusal.quota.rule) else {
+            let (Some(rule), Some(stats)) = (
+                limits.rules.get(refusal.quota.rule),
+                self.rules.get(refusal.quota.rule),
+            ) else {
                 return Outcome::Continue(None);
             };
             let retry_after = headers::retry_after(refusal.retry_after);
-            let policy = headers::policy(rule);
+            let policy = &stats.policy;
             let ratelimit = headers::ratelimit(rule, &refusal.quota);
             let body = headers::body(rule, refusal.retry_after);
             reply::send(
@@ -111,7 +125,28 @@ impl RateLimitStats {
             );
             return Outcome::Refused;
         }
-        Outcome::Continue(verdict.tightest.and_then(|quota| fields(limits, &quota)))
+        Outcome::Continue(verdict.tightest.and_then(|quota| {
+            let rule = limits.rules.get(quota.rule)?;
+            Some(Fields {
+                rule: quota.rule,
+                ratelimit: headers::ratelimit(rule, &quota),
+            })
+        }))
+    }
+
+    /// Sets `ratelimit-policy` and `ratelimit` on the response, replacing
+    /// any the upstream sent. A host refusal is ignored: the fields are
+    /// advice.
+    pub fn set_response_fields(&self, fields: &Fields) {
+        let Some(stats) = self.rules.get(fields.rule) else {
+            return;
+        };
+        for (name, value) in [
+            ("ratelimit-policy", &stats.policy),
+            ("ratelimit", &fields.ratelimit),
+        ] {
+            let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value));
+        }
     }
 
     fn count(&self, limits: &RateLimits, verdict: &Verdict, now: u64) {
@@ -158,20 +193,6 @@ impl RateLimitStats {
             }
         }
     }
-}
-
-/// Sets `ratelimit-policy` and `ratelimit` on the response, replacing any
-/// the upstream sent. A host refusal is ignored: the fields are advice.
-pub fn set_response_fields((policy, ratelimit): &(String, String)) {
-    for (name, value) in [("ratelimit-policy", policy), ("ratelimit", ratelimit)] {
-        let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value));
-    }
-}
-
-/// The RateLimit field values of `quota`.
-fn fields(limits: &RateLimits, quota: &Quota) -> Option<(String, String)> {
-    let rule = limits.rules.get(quota.rule)?;
-    Some((headers::policy(rule), headers::ratelimit(rule, quota)))
 }
 
 /// One line describing `rule`, for the `info` log at configure time.

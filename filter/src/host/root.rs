@@ -7,6 +7,7 @@ use proxy_wasm::types::{ContextType, LogLevel};
 
 use super::breaker::Breakers;
 use super::cache::{CacheHandle, CacheMetrics};
+use super::facts::HeaderRead;
 use super::http::Stream;
 use super::ratelimit::{self, RateLimitStats};
 use super::seed;
@@ -28,6 +29,8 @@ pub struct Plugin {
     pub breakers: Breakers,
     /// The cache's counters, when a cache is configured.
     pub cache_metrics: Option<CacheMetrics>,
+    /// Which request headers a request's facts need.
+    pub header_read: HeaderRead,
 }
 
 impl Plugin {
@@ -35,12 +38,14 @@ impl Plugin {
         let rate_limit_stats = RateLimitStats::define(&config.rate_limits);
         let breakers = Breakers::new(&config.circuit_breakers);
         let cache_metrics = config.cache.as_ref().map(CacheMetrics::define);
+        let header_read = HeaderRead::plan(&config);
         Self {
             config,
             hasher,
             rate_limit_stats,
             breakers,
             cache_metrics,
+            header_read,
         }
     }
 
