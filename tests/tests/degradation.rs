@@ -92,6 +92,9 @@ fn an_open_breaker_serves_stored_copies_stale_and_its_fallback_elsewhere() {
     assert_eq!(fallback.status, 503);
     assert_eq!(fallback.text(), "catalog fallback");
     assert_eq!(upstream.hits("/catalog/b"), 0);
+    // The breaker answered, not the cache: no cache-status, no miss.
+    assert_eq!(fallback.header("cache-status"), None);
+    assert_eq!(stat(&envoy, "cache.default.misses"), 3);
 
     assert_eq!(stat(&envoy, "cache.default.stale_served"), 1);
     assert_eq!(stat(&envoy, "breaker.catalog.rejected"), 2);

@@ -182,25 +182,40 @@ impl CacheStream {
                 Some(Action::Pause)
             }
             Plan::Forward(forward) => {
-                m.misses.inc();
-                m.errors.add(u64::from(forward.corrupt));
-                log::debug!(
-                    "floodgate: cache {}: forward ({}), {} validator(s) added",
-                    cache.config.name,
-                    forward.reason.fwd(),
-                    forward.conditional.len()
-                );
-                for (name, value) in &forward.conditional {
-                    let _ = hostcalls::set_map_value_bytes(
-                        MapType::HttpRequestHeaders,
-                        name,
-                        Some(value),
-                    );
-                }
+                // Counted, and its validators added, only once the request
+                // really goes upstream (see `forward`): an open breaker may
+                // still answer it.
                 self.forward = Some(forward);
                 None
             }
         }
+    }
+
+    /// The request goes upstream: count the miss and add the validators of
+    /// a stale entry, if the lookup in [`Self::on_request`] asked for it.
+    pub fn forward(&mut self, cache: CacheHandle) {
+        let Some(forward) = &self.forward else {
+            return;
+        };
+        let m = cache.metrics;
+        m.misses.inc();
+        m.errors.add(u64::from(forward.corrupt));
+        log::debug!(
+            "floodgate: cache {}: forward ({}), {} validator(s) added",
+            cache.config.name,
+            forward.reason.fwd(),
+            forward.conditional.len()
+        );
+        for (name, value) in &forward.conditional {
+            let _ = hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, Some(value));
+        }
+    }
+
+    /// Someone else (an open breaker's fallback) answers the request: the
+    /// cache neither counts it nor labels that answer.
+    pub fn abandon(&mut self) {
+        self.forward = None;
+        self.cache_status = None;
     }
 
     /// For an open breaker: answers the request from the cache when a

@@ -77,6 +77,7 @@ impl Stream {
                 return action;
             }
         }
+        self.cache.abandon();
         plugin
             .breakers
             .send_open_answer(&plugin.config.circuit_breakers, index, retry_after);
@@ -123,7 +124,12 @@ impl HttpContext for Stream {
             .breakers
             .admit(breakers, &facts, now, &mut self.breaker_guards)
         {
-            Gate::Continue => Action::Continue,
+            Gate::Continue => {
+                if let Some(cache) = plugin.cache() {
+                    self.cache.forward(cache);
+                }
+                Action::Continue
+            }
             Gate::Open { index, retry_after } => {
                 self.answer_open_breaker(index, retry_after, &facts, now)
             }
