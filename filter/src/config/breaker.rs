@@ -435,13 +435,33 @@ fn fallback(raw: &RawFallback, path: &JsonPath) -> Result<Fallback, ConfigError>
                 format!("{name:?} is not a header name"),
             ));
         }
-        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        // RFC 9110 §5.5: visible characters, spaces and tabs inside; no
+        // control characters (HTTP/2 peers reset the stream on them).
+        let valid_value = value.bytes().all(|b| b == b'\t' || b == b' ' || b >= 0x21)
+            && !value.bytes().any(|b| b == 0x7f)
+            && !value.starts_with([' ', '\t'])
+            && !value.ends_with([' ', '\t']);
+        if !valid_value {
             return Err(ConfigError::at(
                 &header_path,
-                "must not contain CR, LF or NUL",
+                "must be visible characters, with no control characters and no spaces at either end",
             ));
         }
-        headers.push((name.to_ascii_lowercase(), value.clone()));
+        let name = name.to_ascii_lowercase();
+        if headers.iter().any(|(seen, _)| *seen == name) {
+            return Err(ConfigError::at(
+                &header_path,
+                "is given twice (names are case-insensitive)",
+            ));
+        }
+        headers.push((name, value.clone()));
+    }
+    let has_body = raw.body.as_ref().is_some_and(|b| !b.is_empty());
+    if has_body && (status == 204 || status == 304) {
+        return Err(ConfigError::at(
+            &path.field("body"),
+            format!("a {status} answer has no body"),
+        ));
     }
     Ok(Fallback {
         status,

@@ -7,8 +7,9 @@ use serde::de::{self, Deserializer, Visitor};
 
 /// Parses `<digits><unit>` where the unit is `ms`, `s`, `m` or `h`.
 ///
-/// Whole numbers only: `"1.5s"` is refused, write `"1500ms"`. The result
-/// must fit in a `u64` of milliseconds.
+/// Whole numbers only: `"1.5s"` is refused, write `"1500ms"`. At most 366
+/// days: no period, open time or freshness in this filter needs more, and a
+/// longer one is a typo (`retry-after` of centuries).
 pub fn parse(text: &str) -> Result<Duration, String> {
     let digits_end = text
         .find(|c: char| !c.is_ascii_digit())
@@ -28,11 +29,17 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let value: u64 = number.parse().map_err(|_| {
         format!("{text:?} is not a duration like \"250ms\", \"1s\", \"5m\" or \"1h\"")
     })?;
-    value
-        .checked_mul(millis_per_unit)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("{text:?} is too long"))
+    match value.checked_mul(millis_per_unit) {
+        Some(millis) if millis <= LONGEST_MILLIS => Ok(Duration::from_millis(millis)),
+        _ => Err(format!("{text:?} is longer than 366 days")),
+    }
 }
+
+/// 366 days in milliseconds.
+const LONGEST_MILLIS: u64 = 366 * 24 * 3_600_000;
+
+/// The longest duration any field accepts: 366 days.
+pub const LONGEST: Duration = Duration::from_millis(LONGEST_MILLIS);
 
 /// Serde adapter for `#[serde(deserialize_with = "...")]` on `Duration` fields.
 pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
@@ -78,6 +85,16 @@ mod tests {
         for text in ["", "s", "10", "1.5s", "-1s", "1 s", "1d", "1S", "+1s"] {
             assert!(parse(text).is_err(), "{text:?} was accepted");
         }
+    }
+
+    #[test]
+    fn refuses_more_than_366_days() {
+        assert_eq!(parse("8784h"), Ok(Duration::from_secs(366 * 24 * 3600)));
+        assert_eq!(
+            parse("8785h"),
+            Err("\"8785h\" is longer than 366 days".to_owned())
+        );
+        assert!(parse("18446744073709551615ms").is_err());
     }
 
     #[test]

@@ -50,9 +50,15 @@ impl Config {
         if json.iter().all(u8::is_ascii_whitespace) {
             return validate::config(schema::RawConfig::default());
         }
+        if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ConfigError {
+                path: String::new(),
+                reason: "the configuration must be a JSON object".to_owned(),
+            });
+        }
         let raw = serde_json::from_slice(json).map_err(|err| ConfigError {
             path: locate::path_at(json, err.line(), err.column()),
-            reason: without_position(&err),
+            reason: reason(&err),
         })?;
         validate::config(raw)
     }
@@ -63,6 +69,18 @@ impl Config {
         self.rate_limits.rules.is_empty()
             && self.circuit_breakers.is_empty()
             && self.cache.is_none()
+    }
+}
+
+/// The reason to give for a serde_json error: an array or other value
+/// where a section's object belongs is said so (serde would name our
+/// internal types); otherwise serde's message, see [`without_position`].
+fn reason(err: &serde_json::Error) -> String {
+    let message = without_position(err);
+    if message.contains("expected struct Raw") {
+        "expected a JSON object".to_owned()
+    } else {
+        message
     }
 }
 

@@ -54,15 +54,6 @@ fn refuses_trailing_data() {
 }
 
 #[test]
-fn refuses_a_non_object_document() {
-    let message = refused("[]");
-    assert!(
-        message.starts_with("invalid length 0, expected struct RawConfig"),
-        "{message}"
-    );
-}
-
-#[test]
 fn refuses_unknown_top_level_fields() {
     let message = refused(r#"{"rate_limit": []}"#);
     assert!(
@@ -184,7 +175,7 @@ fn match_refuses_an_empty_method_list() {
 fn match_refuses_a_method_with_spaces() {
     assert_eq!(
         matcher(r#"{"methods": ["GET", "BAD ONE"]}"#).unwrap_err(),
-        "match.methods[1]: \"BAD ONE\" is not an HTTP method"
+        "match.methods[1]: \"BAD ONE\" is not an HTTP method (methods are upper case, as clients send them)"
     );
 }
 
@@ -269,4 +260,18 @@ fn name_refuses_dots_and_empty_names() {
     );
     assert!(validate::name("", &path).is_err());
     assert!(validate::name(&"x".repeat(65), &path).is_err());
+}
+
+#[test]
+fn match_refuses_a_lower_case_method() {
+    assert_eq!(
+        matcher(r#"{"methods": ["get"]}"#).unwrap_err(),
+        "match.methods[0]: \"get\" is not an HTTP method (methods are upper case, as clients send them)"
+    );
+}
+
+#[test]
+fn refuses_an_array_where_an_object_belongs() {
+    assert_eq!(refused("[]"), "the configuration must be a JSON object");
+    assert_eq!(refused(r#"{"cache": []}"#), "cache: expected a JSON object");
 }

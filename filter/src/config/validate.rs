@@ -106,10 +106,10 @@ pub fn matcher(raw: Option<&RawMatch>, path: &JsonPath) -> Result<Matcher, Confi
             ));
         }
         for (i, method) in raw_methods.iter().enumerate() {
-            if !is_token(method) {
+            if !is_token(method) || method.bytes().any(|b| b.is_ascii_lowercase()) {
                 return Err(ConfigError::at(
                     &methods_path.index(i),
-                    format!("{method:?} is not an HTTP method"),
+                    format!("{method:?} is not an HTTP method (methods are upper case, as clients send them)"),
                 ));
             }
             methods.push(method.clone().into_bytes());

@@ -282,7 +282,7 @@ fn refuses_a_bad_fallback_header() {
     );
     assert_eq!(
         refused(r#"{"name": "a", "fallback": {"headers": {"x": "a\r\nb"}}}"#),
-        "circuit_breakers[0].fallback.headers.x: must not contain CR, LF or NUL"
+        "circuit_breakers[0].fallback.headers.x: must be visible characters, with no control characters and no spaces at either end"
     );
 }
 
@@ -292,4 +292,37 @@ fn a_route_name_match_asks_for_the_route_name() {
         Config::parse(br#"{"circuit_breakers": [{"name": "a", "match": {"route_name": "r"}}]}"#)
             .unwrap();
     assert!(config.needs.route_name);
+}
+
+#[test]
+fn refuses_control_characters_and_padding_in_a_fallback_header() {
+    for value in [r#"a\u0001b"#, r#"a\u007fb"#, " padded", r#"padded\t"#] {
+        let json = format!(r#"{{"name": "a", "fallback": {{"headers": {{"x": "{value}"}}}}}}"#);
+        assert_eq!(
+            refused(&json),
+            "circuit_breakers[0].fallback.headers.x: must be visible characters, with no control characters and no spaces at either end",
+            "{value}"
+        );
+    }
+    assert!(Config::parse(br#"{"circuit_breakers": [{"name": "a", "fallback": {"headers": {"x": "a b\tc \u00e9"}}}]}"#).is_ok());
+}
+
+#[test]
+fn refuses_a_fallback_header_given_twice() {
+    assert_eq!(
+        refused(r#"{"name": "a", "fallback": {"headers": {"X-A": "1", "x-a": "2"}}}"#),
+        "circuit_breakers[0].fallback.headers.x-a: is given twice (names are case-insensitive)"
+    );
+}
+
+#[test]
+fn refuses_a_body_on_a_204_or_304_fallback() {
+    assert_eq!(
+        refused(r#"{"name": "a", "fallback": {"status": 204, "body": "x"}}"#),
+        "circuit_breakers[0].fallback.body: a 204 answer has no body"
+    );
+    assert_eq!(
+        refused(r#"{"name": "a", "fallback": {"status": 304, "body": "x"}}"#),
+        "circuit_breakers[0].fallback.body: a 304 answer has no body"
+    );
 }
