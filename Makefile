@@ -44,19 +44,22 @@ $(VENV)/.envoy-$(ENVOY_VERSION):
 	touch $@
 
 run: build envoy ## run Envoy with envoy/demo.yaml in front of a demo upstream (Ctrl-C stops)
-	@echo "floodgate on http://127.0.0.1:10000, admin on http://127.0.0.1:9901. Try:"
+	@echo "floodgate on http://127.0.0.1:10000, admin on http://127.0.0.1:9901. Try, in this order:"
 	@echo "  curl -i http://127.0.0.1:10000/hello"
-	@echo "  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code}\n' http://127.0.0.1:10000/api/x; done"
-	@echo "  curl -i http://127.0.0.1:10000/catalog/items"
-	@echo "  for i in 1 2 3 4; do curl -s -o /dev/null -w '%{http_code}\n' http://127.0.0.1:10000/catalog/broken; done"
-	@echo "  for i in \$$(seq 20); do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:10000/flaky/x; done; echo"
+	@echo "  rate limit, 5 per 10 s per client on /api/ (the sixth is 429):"
+	@echo "    for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:10000/api/x; done; echo"
 	@echo "  cache: a miss, a hit, then a stale copy while the upstream is down:"
 	@echo "    curl -si http://127.0.0.1:10000/catalog/stock | grep -i cache-status"
 	@echo "    curl -si http://127.0.0.1:10000/catalog/stock | grep -iE 'cache-status|^age'"
 	@echo "    curl -s -X POST 'http://127.0.0.1:9901/runtime_modify?demo.upstream_down=100'; sleep 4"
 	@echo "    curl -si http://127.0.0.1:10000/catalog/stock | grep -iE '^HTTP|cache-status|^age'"
 	@echo "    curl -s -X POST 'http://127.0.0.1:9901/runtime_modify?demo.upstream_down=0'"
-	@echo "  curl -s http://127.0.0.1:9901/stats/prometheus | grep floodgate"
+	@echo "  breaker: /catalog/broken fails; after 3 failures the breaker answers for all of /catalog/ for 10 s:"
+	@echo "    for i in 1 2 3 4; do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:10000/catalog/broken; done; echo"
+	@echo "    curl -si http://127.0.0.1:10000/catalog/stock | grep -iE '^HTTP|cache-status'   # the stored copy stands in"
+	@echo "  a flaky route guarded by a failure-rate breaker with a fallback:"
+	@echo "    for i in \$$(seq 20); do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:10000/flaky/x; done; echo"
+	@echo "  metrics: curl -s http://127.0.0.1:9901/stats/prometheus | grep floodgate"
 	$(ENVOY) -c envoy/demo.yaml --concurrency 2 --disable-hot-restart \
 		--log-level info --component-log-level wasm:debug
 
