@@ -57,3 +57,17 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 pub fn block_on<F: Future>(future: F) -> F::Output {
     runtime().block_on(future)
 }
+
+/// `len` bytes that are neither text nor repetitive, the same for the same
+/// `seed` (a 64-bit LCG's high bytes): bodies that must arrive byte-exact.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 56) as u8
+        })
+        .collect()
+}

@@ -5,7 +5,7 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use floodgate_tests::client::{self, Request, Response};
-use floodgate_tests::{Behavior, Envoy, EnvoyBuilder, Route, Upstream};
+use floodgate_tests::{noise, Behavior, Envoy, EnvoyBuilder, Route, Upstream};
 
 fn envoy_with(config: &str, upstream: &Upstream) -> Envoy {
     EnvoyBuilder::new()
@@ -36,19 +36,6 @@ fn age(response: &Response) -> u64 {
         response.headers
     );
     ages[0].to_str().unwrap().parse().unwrap()
-}
-
-/// Bytes that are neither text nor repetitive.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed;
-    (0..len)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 56) as u8
-        })
-        .collect()
 }
 
 fn stat(envoy: &Envoy, metric: &str) -> u64 {

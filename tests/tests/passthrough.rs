@@ -2,20 +2,7 @@
 //! and bodies pass through byte for byte, in both directions.
 
 use floodgate_tests::client::{self, Request};
-use floodgate_tests::{Behavior, EnvoyBuilder, Upstream};
-
-/// A body that is not text and not repetitive: 100 KiB from a fixed-seed LCG.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed;
-    (0..len)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 56) as u8
-        })
-        .collect()
-}
+use floodgate_tests::{noise, Behavior, EnvoyBuilder, Upstream};
 
 const NON_UTF8: &[u8] = b"caf\xe9";
 
