@@ -15,6 +15,8 @@ pub mod validate;
 pub use error::{ConfigError, JsonPath};
 
 use crate::core::cache::CacheConfig;
+use crate::core::key::KeyPart;
+use crate::core::matcher::Matcher;
 use crate::core::ratelimit::RateLimits;
 use crate::core::request::ClientIpSource;
 
@@ -34,13 +36,47 @@ pub struct Config {
     pub cache: Option<CacheConfig>,
 }
 
-/// The request facts beyond the headers that some feature reads.
+/// The request facts the configured features read, worked out once from
+/// every `match` and `key`, so the filter asks Envoy for nothing else.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Needs {
+    /// Some `match` or `key` reads `:method`.
+    pub method: bool,
+    /// Some `match` or `key` reads `:path` (the path or the query).
+    pub path: bool,
+    /// Some `key` reads `:authority`.
+    pub authority: bool,
+    /// Some feature reads a regular header: a `match` on headers, a
+    /// `header:` key, `client_ip` from `X-Forwarded-For`, or the cache.
+    pub headers: bool,
     /// A `match` or `key` uses Envoy's route name.
     pub route_name: bool,
     /// A `key` uses `client_ip`.
     pub client_ip: bool,
+}
+
+impl Needs {
+    /// Adds what `matcher` looks at.
+    pub fn matcher(&mut self, matcher: &Matcher) {
+        self.path |= matcher.path_prefix.is_some() || matcher.path_exact.is_some();
+        self.method |= !matcher.methods.is_empty();
+        self.headers |= !matcher.headers.is_empty();
+        self.route_name |= matcher.route_name.is_some();
+    }
+
+    /// Adds what a `key` reads.
+    pub fn key(&mut self, parts: &[KeyPart]) {
+        for part in parts {
+            match part {
+                KeyPart::ClientIp => self.client_ip = true,
+                KeyPart::Header(_) => self.headers = true,
+                KeyPart::Query(_) | KeyPart::Path => self.path = true,
+                KeyPart::Method => self.method = true,
+                KeyPart::Authority => self.authority = true,
+                KeyPart::RouteName => self.route_name = true,
+            }
+        }
+    }
 }
 
 impl Config {

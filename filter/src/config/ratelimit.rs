@@ -8,8 +8,6 @@ use super::duration;
 use super::error::{ConfigError, JsonPath};
 use super::schema::RawMatch;
 use super::validate;
-use super::Needs;
-use crate::core::key::KeyPart;
 use crate::core::ratelimit::{Algorithm, Mode, Policy, Rule};
 
 /// The default bound on tracked keys per rule.
@@ -67,16 +65,6 @@ pub fn rules(raw: &[RawRateLimit], path: &JsonPath) -> Result<Vec<Rule>, ConfigE
         checked.push(rule);
     }
     Ok(checked)
-}
-
-/// The request facts `rules` read beyond the headers.
-pub fn needs(rules: &[Rule]) -> Needs {
-    let keyed_on = |part: &KeyPart| rules.iter().any(|r| r.key.contains(part));
-    Needs {
-        route_name: keyed_on(&KeyPart::RouteName)
-            || rules.iter().any(|r| r.matcher.route_name.is_some()),
-        client_ip: keyed_on(&KeyPart::ClientIp),
-    }
 }
 
 /// Checks one rule.
@@ -197,6 +185,7 @@ fn period(value: Duration, path: &JsonPath) -> Result<u64, ConfigError> {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::core::key::KeyPart;
 
     fn refused(rule: &str) -> String {
         let json = format!(r#"{{"rate_limits": [{rule}]}}"#);

@@ -31,17 +31,23 @@ pub fn config(raw: RawConfig) -> Result<Config, ConfigError> {
         Some(raw_cache) => Some(super::cache::validate(raw_cache, &root.field("cache"))?),
         None => None,
     };
-    let rate_limit_needs = ratelimit::needs(&rate_limits.rules);
-    let needs = Needs {
-        route_name: rate_limit_needs.route_name
-            || circuit_breakers
-                .iter()
-                .any(|b| b.matcher.route_name.is_some())
-            || cache
-                .as_ref()
-                .is_some_and(|c| c.matcher.route_name.is_some()),
-        client_ip: rate_limit_needs.client_ip,
-    };
+    let mut needs = Needs::default();
+    for rule in &rate_limits.rules {
+        needs.matcher(&rule.matcher);
+        needs.key(&rule.key);
+    }
+    for breaker in &circuit_breakers {
+        needs.matcher(&breaker.matcher);
+    }
+    if let Some(cache) = &cache {
+        // Cache-Control, validators, Authorization and whatever a stored
+        // `Vary` names.
+        needs.matcher(&cache.matcher);
+        needs.headers = true;
+    }
+    if needs.client_ip && matches!(client_ip, ClientIpSource::XForwardedFor { .. }) {
+        needs.headers = true;
+    }
     Ok(Config {
         client_ip,
         needs,

@@ -3,9 +3,7 @@
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MapType;
 
-use crate::config::{Config, Needs};
-use crate::core::key::KeyPart;
-use crate::core::matcher::Matcher;
+use crate::config::Needs;
 use crate::core::request::{ClientIpSource, RequestFacts};
 
 /// Which request headers the configuration looks at, decided once per VM.
@@ -36,62 +34,20 @@ pub enum HeaderRead {
 const MAX_SINGLE_READS: usize = 2;
 
 impl HeaderRead {
-    /// What `config` reads from the request headers.
-    pub fn plan(config: &Config) -> Self {
-        let mut wanted = Wanted::default();
-        if config.cache.is_some() {
-            // Cache-Control, validators, Authorization and any header a
-            // stored `Vary` names.
-            return Self::Whole;
-        }
-        if config.needs.client_ip
-            && matches!(config.client_ip, ClientIpSource::XForwardedFor { .. })
-        {
-            return Self::Whole;
-        }
-        for rule in &config.rate_limits.rules {
-            wanted.matcher(&rule.matcher);
-            for part in &rule.key {
-                match part {
-                    KeyPart::Header(_) => wanted.regular = true,
-                    KeyPart::Query(_) | KeyPart::Path => wanted.path = true,
-                    KeyPart::Method => wanted.method = true,
-                    KeyPart::Authority => wanted.authority = true,
-                    KeyPart::ClientIp | KeyPart::RouteName => {}
-                }
-            }
-        }
-        for breaker in &config.circuit_breakers {
-            wanted.matcher(&breaker.matcher);
-        }
-        let singles = [wanted.method, wanted.path, wanted.authority]
+    /// How to read what `needs` asks of the request headers.
+    pub fn plan(needs: Needs) -> Self {
+        let singles = [needs.method, needs.path, needs.authority]
             .iter()
-            .filter(|&&w| w)
+            .filter(|&&wanted| wanted)
             .count();
-        if wanted.regular || singles > MAX_SINGLE_READS {
+        if needs.headers || singles > MAX_SINGLE_READS {
             return Self::Whole;
         }
         Self::Pseudo {
-            method: wanted.method,
-            path: wanted.path,
-            authority: wanted.authority,
+            method: needs.method,
+            path: needs.path,
+            authority: needs.authority,
         }
-    }
-}
-
-#[derive(Debug, Default)]
-struct Wanted {
-    method: bool,
-    path: bool,
-    authority: bool,
-    regular: bool,
-}
-
-impl Wanted {
-    fn matcher(&mut self, matcher: &Matcher) {
-        self.path |= matcher.path_prefix.is_some() || matcher.path_exact.is_some();
-        self.method |= !matcher.methods.is_empty();
-        self.regular |= !matcher.headers.is_empty();
     }
 }
 
@@ -165,9 +121,10 @@ pub fn property(path: &[&str]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     fn plan(json: &str) -> HeaderRead {
-        HeaderRead::plan(&Config::parse(json.as_bytes()).unwrap())
+        HeaderRead::plan(Config::parse(json.as_bytes()).unwrap().needs)
     }
 
     #[test]
