@@ -233,6 +233,48 @@ fn forwarded_for_keys_on_the_trusted_hop() {
     assert_eq!(bare, 5);
 }
 
+/// Envoy hands a filter the first value of a repeated header, as its own
+/// rate limit descriptors take it, and joins the repeated lines of the
+/// headers it knows, `X-Forwarded-For` among them.
+#[test]
+fn repeated_headers_key_on_the_first_value_and_forwarded_for_lines_join() {
+    let upstream = Upstream::start();
+    let envoy = start(
+        &upstream,
+        2,
+        r#"{"client_ip": {"from": "x-forwarded-for", "trusted_hops": 1},
+            "rate_limits": [
+              {"name": "per-api-key", "match": {"path_prefix": "/by-key"},
+               "key": ["header:x-api-key"], "limit": 3, "period": "1h"},
+              {"name": "per-client", "match": {"path_prefix": "/by-client"},
+               "key": ["client_ip"], "limit": 3, "period": "1h"}]}"#,
+    );
+    let twice = [("x-api-key", "first"), ("x-api-key", "second")];
+    let statuses: Vec<u16> = (0..4)
+        .map(|_| get_with(&envoy, "/by-key", &twice).status)
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    let first = [("x-api-key", "first")];
+    assert_eq!(get_with(&envoy, "/by-key", &first).status, 429);
+    let second = [("x-api-key", "second")];
+    assert_eq!(get_with(&envoy, "/by-key", &second).status, 200);
+
+    // Two lines are one list: the rightmost address of the second line is
+    // the trusted hop.
+    let lines = [
+        ("x-forwarded-for", "192.0.2.9"),
+        ("x-forwarded-for", "198.51.100.1"),
+    ];
+    let statuses: Vec<u16> = (0..4)
+        .map(|_| get_with(&envoy, "/by-client", &lines).status)
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    let rightmost = [("x-forwarded-for", "198.51.100.1")];
+    assert_eq!(get_with(&envoy, "/by-client", &rightmost).status, 429);
+    let leftmost = [("x-forwarded-for", "192.0.2.9")];
+    assert_eq!(get_with(&envoy, "/by-client", &leftmost).status, 200);
+}
+
 #[test]
 fn requests_without_the_keyed_header_share_one_bucket() {
     let upstream = Upstream::start();

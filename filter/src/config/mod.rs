@@ -38,7 +38,7 @@ pub struct Config {
 
 /// The request facts the configured features read, worked out once from
 /// every `match` and `key`, so the filter asks Envoy for nothing else.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Needs {
     /// Some `match` or `key` reads `:method`.
     pub method: bool,
@@ -46,9 +46,12 @@ pub struct Needs {
     pub path: bool,
     /// Some `key` reads `:authority`.
     pub authority: bool,
-    /// Some feature reads a regular header: a `match` on headers, a
-    /// `header:` key, `client_ip` from `X-Forwarded-For`, or the cache.
-    pub headers: bool,
+    /// Some feature looks at every value of any header: a `match` on
+    /// headers, or the cache.
+    pub all_headers: bool,
+    /// Regular headers read for their first value only (lowercase, each
+    /// once): `header:` keys and `X-Forwarded-For` for `client_ip`.
+    pub header_names: Vec<String>,
     /// A `match` or `key` uses Envoy's route name.
     pub route_name: bool,
     /// A `key` uses `client_ip`.
@@ -60,7 +63,7 @@ impl Needs {
     pub fn matcher(&mut self, matcher: &Matcher) {
         self.path |= matcher.path_prefix.is_some() || matcher.path_exact.is_some();
         self.method |= !matcher.methods.is_empty();
-        self.headers |= !matcher.headers.is_empty();
+        self.all_headers |= !matcher.headers.is_empty();
         self.route_name |= matcher.route_name.is_some();
     }
 
@@ -69,12 +72,19 @@ impl Needs {
         for part in parts {
             match part {
                 KeyPart::ClientIp => self.client_ip = true,
-                KeyPart::Header(_) => self.headers = true,
+                KeyPart::Header(name) => self.header(name),
                 KeyPart::Query(_) | KeyPart::Path => self.path = true,
                 KeyPart::Method => self.method = true,
                 KeyPart::Authority => self.authority = true,
                 KeyPart::RouteName => self.route_name = true,
             }
+        }
+    }
+
+    /// Adds a header read for its first value.
+    pub fn header(&mut self, name: &str) {
+        if !self.header_names.iter().any(|known| known == name) {
+            self.header_names.push(name.to_owned());
         }
     }
 }

@@ -43,10 +43,11 @@ pub fn config(raw: RawConfig) -> Result<Config, ConfigError> {
         // Cache-Control, validators, Authorization and whatever a stored
         // `Vary` names.
         needs.matcher(&cache.matcher);
-        needs.headers = true;
+        needs.all_headers = true;
     }
     if needs.client_ip && matches!(client_ip, ClientIpSource::XForwardedFor { .. }) {
-        needs.headers = true;
+        // Envoy keeps one X-Forwarded-For entry, repeated lines joined.
+        needs.header("x-forwarded-for");
     }
     Ok(Config {
         client_ip,

@@ -7,7 +7,9 @@ use super::request::RequestFacts;
 pub enum KeyPart {
     /// The client address chosen by `client_ip`.
     ClientIp,
-    /// All values of a request header (lowercase name), joined by `,`.
+    /// The first value of a request header (lowercase name), as Envoy's own
+    /// rate limit descriptors take it; Envoy has already joined the repeated
+    /// lines of the headers it knows (`x-forwarded-for` among them).
     Header(String),
     /// All values of a query parameter, percent-decoded, joined by `,`.
     Query(String),
@@ -34,10 +36,7 @@ pub fn build(parts: &[KeyPart], request: &RequestFacts) -> Vec<u8> {
         let owned;
         let value: &[u8] = match part {
             KeyPart::ClientIp => &request.client_ip,
-            KeyPart::Header(name) => {
-                owned = request.header_joined(name).unwrap_or_default();
-                &owned
-            }
+            KeyPart::Header(name) => request.header_values(name).next().unwrap_or_default(),
             KeyPart::Query(name) => {
                 owned = request.query_param(name).unwrap_or_default();
                 &owned
@@ -91,7 +90,7 @@ mod tests {
         let mut want = Vec::new();
         for value in [
             &b"10.1.2.3"[..],
-            b"k\xff1,k2",
+            b"k\xff1",
             b"ann,bob",
             b"/items/7",
             b"GET",

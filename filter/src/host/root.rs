@@ -38,7 +38,7 @@ impl Plugin {
         let rate_limit_stats = RateLimitStats::define(&config.rate_limits);
         let breakers = Breakers::new(&config.circuit_breakers);
         let cache_metrics = config.cache.as_ref().map(CacheMetrics::define);
-        let header_read = HeaderRead::plan(config.needs);
+        let header_read = HeaderRead::plan(&config.needs);
         Self {
             config,
             hasher,
