@@ -530,6 +530,38 @@ fn a_listener_update_keeps_an_open_breaker_open() {
     assert!(envoy.log().matches("configuration accepted").count() >= 8);
 }
 
+/// An answer whose headers said 200 but whose body was cut short by an
+/// upstream reset is a failure; the same answer complete is a success,
+/// which clears the consecutive count.
+#[test]
+fn an_answer_cut_mid_body_is_a_failure() {
+    let upstream = Upstream::start();
+    let envoy = start(
+        &upstream,
+        r#"{"name": "c", "trip": {"consecutive_failures": 2}, "open_for": "1h",
+            "max_open_for": "1h"}"#,
+    );
+    let body = vec![b'x'; 64 * 1024];
+    let cut = || {
+        upstream.on(
+            "/c",
+            Behavior::status(200).body(body.clone()).cut_mid_body(),
+        );
+        assert!(client::try_send(&Request::get(&envoy.url("/c"))).is_err());
+        sleep(SETTLE);
+    };
+    cut();
+    assert_eq!(stat(&envoy, "c", "failures"), 1);
+    upstream.on("/c", Behavior::status(200).body(body.clone()));
+    assert_eq!(get(&envoy, "/c").status, 200);
+    cut();
+    assert_eq!(stat(&envoy, "c", "opened"), 0, "the 200 cleared the count");
+    cut();
+    assert_eq!(stat(&envoy, "c", "failures"), 3);
+    assert_eq!(stat(&envoy, "c", "opened"), 1);
+    assert!(is_open_answer(&get(&envoy, "/c"), "c"));
+}
+
 /// Connect failures count when `failure.resets` is on (the default), and
 /// are neutral when it is off.
 #[test]

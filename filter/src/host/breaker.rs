@@ -25,6 +25,8 @@ const WARN_EVERY: u64 = 10 * SECOND;
 pub struct Breakers {
     entries: Vec<Entry>,
     last_warning: Cell<u64>,
+    /// Some breaker has a `slow_call` limit.
+    time_calls: bool,
 }
 
 #[derive(Debug)]
@@ -120,6 +122,9 @@ impl Breakers {
                 })
                 .collect(),
             last_warning: Cell::new(0),
+            time_calls: breakers
+                .iter()
+                .any(|b| b.policy.failure.slow_call.is_some()),
         }
     }
 
@@ -177,6 +182,12 @@ impl Breakers {
         }
     }
 
+    /// True when some breaker counts slow calls, so a stream must time the
+    /// upstream's answer.
+    pub fn time_calls(&self) -> bool {
+        self.time_calls
+    }
+
     /// Reports how the request ended to every breaker it passed. Reads
     /// Envoy's `response.*` properties once, and only those the outcome
     /// depends on.
@@ -184,7 +195,14 @@ impl Breakers {
         if guards.is_empty() {
             return;
         }
-        let response = read_response(ended);
+        let listed = |status: u16| {
+            guards.iter().any(|guard| {
+                breakers
+                    .get(guard.index)
+                    .is_some_and(|breaker| breaker.policy.failure.lists(status))
+            })
+        };
+        let response = read_response(ended, listed);
         for guard in guards {
             let (Some(breaker), Some(entry)) =
                 (breakers.get(guard.index), self.entries.get(guard.index))
@@ -296,6 +314,9 @@ pub struct Ended {
     /// The `:status` of the response that passed through this filter, when
     /// it was not replaced by a reply of the filter's own.
     pub status: Option<u16>,
+    /// That response passed through to its end (its headers or a body
+    /// chunk carried end of stream).
+    pub complete: bool,
     /// From the request headers to the response headers (or to the end).
     pub duration: u64,
 }
@@ -310,11 +331,17 @@ pub struct Ended {
 ///   taken from the cache, and only the flags are read (an upstream 5xx
 ///   leaves no failure flag; Envoy's own 503/504 for a reset or timeout
 ///   keeps its flag);
+/// - a complete response below 500 that no breaker lists as a failure is
+///   taken as the upstream's, and nothing is read: a failure flag only
+///   comes with Envoy's own 5xx or with a response cut short. (A `2xx` or
+///   `3xx` that a filter after this one answered locally therefore counts
+///   as a success rather than as neutral.) This spares the common passing
+///   request a property read, the dearest host call there is;
 /// - otherwise `response.code_details` tells whether the upstream answered;
 ///   if it did, the status is the `:status` this filter saw (or
 ///   `response.code` when it saw none), and the flags are not needed; if
 ///   not, only the flags matter.
-fn read_response(ended: Ended) -> Response {
+fn read_response(ended: Ended, listed: impl Fn(u16) -> bool) -> Response {
     let number = |path: &[&str]| {
         let bytes = facts::property(path);
         <[u8; 8]>::try_from(bytes.as_slice())
@@ -337,6 +364,12 @@ fn read_response(ended: Ended) -> Response {
     if ended.local_reply {
         response.local_reply = true;
         return response;
+    }
+    if let Some(status) = ended.status {
+        if ended.complete && status < 500 && !listed(status) {
+            response.via_upstream = true;
+            return response;
+        }
     }
     response.via_upstream = facts::property(&["response", "code_details"]) == b"via_upstream";
     if response.via_upstream {
