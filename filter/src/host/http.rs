@@ -179,8 +179,14 @@ impl HttpContext for Stream {
             // Only the breakers learn from how a request ended.
             return;
         }
-        let now = now_nanos();
-        let duration = self.responded.unwrap_or(now).saturating_sub(self.started);
+        let plugin = &self.plugin;
+        let clock = Clock::default();
+        // Only a slow-call limit looks at the duration.
+        let duration = match self.responded {
+            Some(at) => at.saturating_sub(self.started),
+            None if plugin.breakers.time_calls() => clock.now().saturating_sub(self.started),
+            None => 0,
+        };
         // A stale copy that replaced an upstream failure hides it from
         // Envoy's `response.*` properties; the breaker must still count it.
         let ended = Ended {
@@ -192,12 +198,11 @@ impl HttpContext for Stream {
             complete: self.complete,
             duration,
         };
-        let plugin = &self.plugin;
         plugin.breakers.report(
             &plugin.config.circuit_breakers,
             &self.breaker_guards,
             ended,
-            now,
+            &clock,
         );
     }
 }
