@@ -9,6 +9,7 @@ ENVOY_VERSION := 1.40.0
 VENV := .venv
 WASM := target/wasm32-wasip1/release/floodgate.wasm
 NOOP_WASM := target/wasm32-wasip1/release/noop_filter.wasm
+PROBE_WASM := target/wasm32-wasip1/release/probe_filter.wasm
 
 # `make bench` knobs: rounds, seconds per measured run and per warm-up,
 # distinct keys for the memory measurement.
@@ -16,6 +17,9 @@ ROUNDS ?= 10
 RUN_SECONDS ?= 3
 WARMUP_SECONDS ?= 2
 FLOOD_KEYS ?= 300000
+# PRICES=1 also prices each proxy-wasm host call (the price_* variants, next
+# to wasm_noop); VARIANTS=a,b runs a subset, e.g. PRICES=1 VARIANTS=wasm_noop.
+PRICES ?=
 
 # Envoy: $(ENVOY) if set, else the one `make envoy` installs into $(VENV).
 ifeq ($(origin ENVOY),undefined)
@@ -73,10 +77,11 @@ test-long: build envoy ## run the slow tests (floods, long timelines) left out o
 	$(CARGO) test -p floodgate-tests --no-fail-fast -- --ignored --test-threads 1
 
 # wrk comes from Debian (apt-get) when it is missing.
-bench: build envoy ## measure floodgate against plain Envoy and controls (ROUNDS=10); writes target/bench/
-	$(CARGO) build -p noop-filter --target wasm32-wasip1 --release
+bench: build envoy ## measure floodgate against plain Envoy and controls (ROUNDS=10; PRICES=1 adds host-call prices); writes target/bench/
+	$(CARGO) build -p noop-filter -p probe-filter --target wasm32-wasip1 --release
 	@command -v wrk >/dev/null || apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }
 	$(PYTHON) tests/bench/bench.py --envoy "$(ENVOY)" --wasm $(WASM) --noop-wasm $(NOOP_WASM) \
+		--probe-wasm $(PROBE_WASM) $(if $(filter-out 0,$(PRICES)),--prices) \
 		--rounds $(ROUNDS) --run-seconds $(RUN_SECONDS) --warmup-seconds $(WARMUP_SECONDS) \
 		--flood-keys $(FLOOD_KEYS) --out target/bench
 

@@ -10,6 +10,11 @@
   filter in front of a `direct_response`) and floodgate on each of its
   paths.
 
+With `--prices` (`PRICES=1`) it also prices proxy-wasm host calls: one
+listener per call, each with a probe filter (`tests/probe-filter`) that makes
+the call 10 times per request; the CPU time per request above the do-nothing
+filter's in the same round, divided by 10, is what one call costs.
+
 The proxy is pinned to one core, the upstream and wrk to another, so the
 proxy's CPU time is its own. For every round it runs wrk against the baseline
 and the variants in the order A X A Y A ..., so every variant run sits between
@@ -73,7 +78,8 @@ class Variant:
     """
 
     def __init__(self, name, title, kind, path, expect="2xx", upstream=True,
-                 plugin=None, filters=None, counters=None, keys=False, local=False):
+                 plugin=None, filters=None, counters=None, keys=False, local=False,
+                 probe=None):
         self.name = name
         self.title = title
         self.kind = kind
@@ -85,6 +91,9 @@ class Variant:
         self.counters = counters or {}
         self.keys = keys
         self.local = local
+        # The probe filter's configuration ({"call": ..., "times": N}), for
+        # the price of one host call.
+        self.probe = probe
 
 
 def rule(name, limit, period, **extra):
@@ -170,6 +179,27 @@ VARIANTS = [
             "floodgate", "/plain/flood", keys=True,
             plugin={"rate_limits": [rule("flood", 100, "1s", burst=200)]},
             counters={"wasmcustom.floodgate.ratelimit.rule.flood.allowed": 1}),
+]
+
+# The host calls priced with `--prices`: the probe filter's name for each,
+# and what it calls (N times per request, the request still passing through).
+PROBE_TIMES = 10
+PROBE_CALLS = [
+    ("clock", "get_current_time"),
+    ("header", "get_map_value_bytes: the request header x-api-key"),
+    ("header_map", "get_map_bytes: the whole request header map"),
+    ("property", "get_property: source.address"),
+    ("shared_get", "get_shared_data: one 16-byte value"),
+    ("shared_get_set", "get_shared_data, then set_shared_data with its CAS (one pair)"),
+    ("counter", "increment_metric: one counter"),
+    ("set_response_header", "set_map_value: a new response header (on the response)"),
+]
+
+PRICE_VARIANTS = [
+    Variant(f"price_{call}", f"probe filter: {what}, {PROBE_TIMES} times a request", "probe",
+            f"/plain/price-{call}", probe={"call": call, "times": PROBE_TIMES},
+            counters=({"wasmcustom.probe.calls": PROBE_TIMES} if call == "counter" else None))
+    for call, what in PROBE_CALLS
 ]
 
 ALLOW_PATHS = ["ratelimit_allow", "breaker_closed", "cache_miss", "all_features",
@@ -318,13 +348,15 @@ def wasm_filter(name, vm_id, wasm_path, configuration):
     }
 
 
-def proxy_config(variants, upstream_port, wasm, noop_wasm):
+def proxy_config(variants, upstream_port, wasm, noop_wasm, probe_wasm=None):
     """The proxy: one listener, HTTP connection manager and cluster per variant."""
     listeners, clusters = [], []
     for v in variants:
         filters = []
         for f in v.filters:
             filters.append(wasm_filter(v.name, "noop", noop_wasm, "{}") if f == "noop" else f)
+        if v.probe is not None:
+            filters.append(wasm_filter(v.name, "probe", probe_wasm, json.dumps(v.probe)))
         if v.plugin is not None:
             filters.append(wasm_filter(v.name, "floodgate", wasm, json.dumps(v.plugin)))
         if not v.upstream and v.plugin is None:
@@ -422,12 +454,18 @@ class Envoy:
 
 
 def http_get(port, path, headers=None):
+    status, _, body = http_get_headers(port, path, headers)
+    return status, body
+
+
+def http_get_headers(port, path, headers=None):
+    """Status, response headers and body of one GET."""
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read()
+            return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
-        return error.code, error.read()
+        return error.code, error.headers, error.read()
 
 
 # ---------------------------------------------------------------- wrk
@@ -582,6 +620,19 @@ def prepare(proxy, variants):
     if "ratelimit_refuse" in names:
         for _ in range(3):
             http_get(proxy.ports["ratelimit_refuse"], "/plain/refuse", headers)
+    # Each probe once: it answers 200 only when its calls succeeded, and the
+    # response headers it adds must all arrive.
+    for v in variants:
+        if v.probe is None:
+            continue
+        status, got, body = http_get_headers(proxy.ports[v.name], v.path, headers)
+        if status != 200:
+            raise BenchError(f"{v.name} answered {status}: {body[:200]!r}")
+        if v.probe["call"] == "set_response_header":
+            lacking = [f"x-probe-{i}" for i in range(v.probe["times"])
+                       if got.get(f"x-probe-{i}") is None]
+            if lacking:
+                raise BenchError(f"{v.name}: response headers missing: {', '.join(lacking)}")
 
 
 def flood_memory(proxy, wrk, variant, total_keys, log):
@@ -616,7 +667,8 @@ def start_proxy(procs, args, variants, upstream, workdir, cpus, log):
     skipped = {}
     while True:
         config = proxy_config(variants, upstream.ports["upstream"],
-                              os.path.abspath(args.wasm), os.path.abspath(args.noop_wasm))
+                              os.path.abspath(args.wasm), os.path.abspath(args.noop_wasm),
+                              os.path.abspath(args.probe_wasm))
         try:
             return Envoy(procs, args.envoy, "proxy", config, workdir, cpus), variants, skipped
         except EnvoyExited as error:
@@ -721,6 +773,22 @@ def summarize(runs, variants, per_round):
     return out
 
 
+def host_call_prices(runs, variants, control="wasm_noop"):
+    """Per probed call: (CPU µs/req of its probe − the control's in the same
+    round) / calls per request, one value per round (void runs left out)."""
+    control_cpu = {r["round"]: r["cpu_us_per_request"] for r in runs
+                   if r["variant"] == control and not r["void"]}
+    out = {}
+    for v in variants:
+        if v.probe is None:
+            continue
+        out[v.probe["call"]] = [
+            (r["cpu_us_per_request"] - control_cpu[r["round"]]) / v.probe["times"]
+            for r in runs
+            if r["variant"] == v.name and not r["void"] and r["round"] in control_cpu]
+    return out
+
+
 def fmt(x, digits=2):
     return "—" if x is None else f"{x:.{digits}f}"
 
@@ -732,6 +800,8 @@ def markdown(report):
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, v in report["variants"].items():
+        if v["kind"] == "probe":
+            continue
         lines.append(
             f"| `{name}` | {fmt(v['cpu_ratio'])} | {fmt(v['rps_ratio'])} | {fmt(v['p50_ratio'])} "
             f"| {fmt(v['p99_ratio'])} | {fmt(v['vs_wasm_floor_cpu'])} | {fmt(v['vs_direct_rps'])} "
@@ -786,6 +856,26 @@ def write_report(path_dir, report, args_text):
     for p in report.get("memory") or []:
         memory_lines.append(f"| {p['keys']} | {p.get('allocated', 0) / 2**20:.1f} "
                             f"| {p.get('heap_size', 0) / 2**20:.1f} | {p['rss'] / 2**20:.1f} |")
+    price_lines = []
+    if report.get("host_call_us"):
+        calls = dict(PROBE_CALLS)
+        price_lines = [
+            "## What one host call costs",
+            "",
+            f"Each probe makes one host call {PROBE_TIMES} times per request, then the request "
+            "passes through like `wasm_noop`'s. Price: (CPU µs/req of `price_<call>` − CPU µs/req "
+            f"of `wasm_noop` in the same round) / {PROBE_TIMES}; median over rounds, lowest and "
+            "highest round.",
+            "",
+            "| call | host call | µs per call | rounds | CPU µs/req |",
+            "| --- | --- | ---: | --- | ---: |",
+        ]
+        for call, price in report["host_call_us"].items():
+            low, high = report["host_call_us_range"][call]
+            cpu = report["variants"][f"price_{call}"]["cpu_us_per_request"]
+            price_lines.append(f"| `{call}` | {calls.get(call, '')} | {price:.2f} "
+                               f"| {low:.2f}–{high:.2f} | {fmt(cpu, 1)} |")
+        price_lines.append("")
     base = report["variants"].get("baseline", {})
     text = "\n".join([
         "# floodgate bench",
@@ -807,6 +897,7 @@ def write_report(path_dir, report, args_text):
         "",
         *target_lines,
         "",
+        *price_lines,
         *([f"Skipped: {', '.join(f'`{k}` ({v})' for k, v in report['skipped'].items())}.", ""]
           if report.get("skipped") else []),
         *(["Envoy memory under a flood of distinct `x-api-key` values (`ratelimit_key_flood`):",
@@ -862,6 +953,8 @@ def parse_args():
     p.add_argument("--envoy", default=os.environ.get("ENVOY", "envoy"))
     p.add_argument("--wasm", default="target/wasm32-wasip1/release/floodgate.wasm")
     p.add_argument("--noop-wasm", default="target/wasm32-wasip1/release/noop_filter.wasm")
+    p.add_argument("--probe-wasm", default="target/wasm32-wasip1/release/probe_filter.wasm",
+                   help="the probe filter, for --prices")
     p.add_argument("--rounds", type=int, default=env_int("ROUNDS", 10))
     p.add_argument("--run-seconds", type=int, default=env_int("RUN_SECONDS", 3))
     p.add_argument("--warmup-seconds", type=int, default=env_int("WARMUP_SECONDS", 2))
@@ -870,6 +963,9 @@ def parse_args():
                    help="distinct keys for the memory measurement (0 skips it)")
     p.add_argument("--variants", default=os.environ.get("VARIANTS", ""),
                    help="comma-separated subset of variants (the baseline is always run)")
+    p.add_argument("--prices", action="store_true",
+                   default=os.environ.get("PRICES", "").strip() not in ("", "0"),
+                   help="also price each host call (the price_* variants, next to wasm_noop)")
     p.add_argument("--out", default="target/bench")
     p.add_argument("--label", default="",
                    help="what the .wasm was built from, for the report (default: this checkout)")
@@ -894,17 +990,25 @@ def main():
     for tool in ("wrk", args.envoy):
         if not shutil.which(tool):
             raise BenchError(f"{tool} not found")
-    for path in (args.wasm, args.noop_wasm):
-        if not os.path.exists(path):
-            raise BenchError(f"{path} not found: build it first (make bench does)")
-
-    variants = VARIANTS
+    # The main table's variants, or those named; the prices only when asked
+    # for (--prices, or a price_* variant named), always with wasm_noop,
+    # which they are measured against.
+    catalog = VARIANTS + PRICE_VARIANTS
+    wanted = {v.name for v in VARIANTS}
     if args.variants:
-        wanted = set(args.variants.split(",")) | {"baseline"}
-        unknown = wanted - {v.name for v in VARIANTS}
+        wanted = {name.strip() for name in args.variants.split(",") if name.strip()} | {"baseline"}
+        unknown = wanted - {v.name for v in catalog}
         if unknown:
             raise BenchError(f"unknown variants: {', '.join(sorted(unknown))}")
-        variants = [v for v in VARIANTS if v.name in wanted]
+    if args.prices:
+        wanted |= {v.name for v in PRICE_VARIANTS}
+    prices = any(v.name in wanted for v in PRICE_VARIANTS)
+    if prices:
+        wanted.add("wasm_noop")
+    variants = [v for v in catalog if v.name in wanted]
+    for path in (args.wasm, args.noop_wasm) + ((args.probe_wasm,) if prices else ()):
+        if not os.path.exists(path):
+            raise BenchError(f"{path} not found: build it first (make bench does)")
     proxy_cpu, other_cpu = pick_cpus()
     if proxy_cpu is None:
         log("only one CPU: nothing pinned, figures include the upstream's and wrk's work")
@@ -984,6 +1088,12 @@ def main():
             "noop_wasm_bytes": os.path.getsize(args.noop_wasm),
             "runs": runs,
         }
+        if prices:
+            per_call = host_call_prices(runs, variants)
+            report["host_call_us"] = {c: statistics.median(x) for c, x in per_call.items() if x}
+            report["host_call_us_range"] = {c: [min(x), max(x)] for c, x in per_call.items() if x}
+            report["host_call_calls_per_request"] = PROBE_TIMES
+            report["probe_wasm_bytes"] = os.path.getsize(args.probe_wasm)
         missing = sorted({n for r in runs for n in r.get("missing_counters", [])})
         if missing:
             log(f"counters not found (path checked through Envoy's stats only): {', '.join(missing)}")
