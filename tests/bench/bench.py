@@ -182,7 +182,10 @@ VARIANTS = [
 ]
 
 # The host calls priced with `--prices`: the probe filter's name for each,
-# and what it calls (N times per request, the request still passing through).
+# and what it calls. Each call gets two listeners: one making it once per
+# request (what a request pays for the first call of a kind: Envoy's code
+# behind it is cold again by the next request) and one making it
+# PROBE_TIMES times (what each further call of the kind adds).
 PROBE_TIMES = 10
 PROBE_CALLS = [
     ("clock", "get_current_time"),
@@ -196,10 +199,11 @@ PROBE_CALLS = [
 ]
 
 PRICE_VARIANTS = [
-    Variant(f"price_{call}", f"probe filter: {what}, {PROBE_TIMES} times a request", "probe",
-            f"/plain/price-{call}", probe={"call": call, "times": PROBE_TIMES},
-            counters=({"wasmcustom.probe.calls": PROBE_TIMES} if call == "counter" else None))
+    Variant(f"price_{call}{suffix}", f"probe filter: {what}, {times} time(s) a request", "probe",
+            f"/plain/price-{call}{suffix}", probe={"call": call, "times": times},
+            counters=({"wasmcustom.probe.calls": times} if call == "counter" else None))
     for call, what in PROBE_CALLS
+    for suffix, times in (("", 1), (f"_x{PROBE_TIMES}", PROBE_TIMES))
 ]
 
 ALLOW_PATHS = ["ratelimit_allow", "breaker_closed", "cache_miss", "all_features",
@@ -774,18 +778,27 @@ def summarize(runs, variants, per_round):
 
 
 def host_call_prices(runs, variants, control="wasm_noop"):
-    """Per probed call: (CPU µs/req of its probe − the control's in the same
-    round) / calls per request, one value per round (void runs left out)."""
-    control_cpu = {r["round"]: r["cpu_us_per_request"] for r in runs
-                   if r["variant"] == control and not r["void"]}
+    """Per probed call, one value per round (void runs left out): `first`,
+    the CPU µs/req of the probe making it once minus the control's in the
+    same round; `more`, what each further call adds: (CPU µs/req of the
+    probe making it PROBE_TIMES times − the one making it once) /
+    (PROBE_TIMES − 1)."""
+    cpu = {(r["variant"], r["round"]): r["cpu_us_per_request"] for r in runs if not r["void"]}
     out = {}
     for v in variants:
-        if v.probe is None:
+        if v.probe is None or v.probe["times"] != 1:
             continue
-        out[v.probe["call"]] = [
-            (r["cpu_us_per_request"] - control_cpu[r["round"]]) / v.probe["times"]
-            for r in runs
-            if r["variant"] == v.name and not r["void"] and r["round"] in control_cpu]
+        call = v.probe["call"]
+        rounds = sorted({r for (name, r) in cpu if name == v.name})
+        first, more = [], []
+        for r in rounds:
+            once = cpu[(v.name, r)]
+            if (control, r) in cpu:
+                first.append(once - cpu[(control, r)])
+            many = cpu.get((f"{v.name}_x{PROBE_TIMES}", r))
+            if many is not None:
+                more.append((many - once) / (PROBE_TIMES - 1))
+        out[call] = {"first": first, "more": more}
     return out
 
 
@@ -862,19 +875,27 @@ def write_report(path_dir, report, args_text):
         price_lines = [
             "## What one host call costs",
             "",
-            f"Each probe makes one host call {PROBE_TIMES} times per request, then the request "
-            "passes through like `wasm_noop`'s. Price: (CPU µs/req of `price_<call>` − CPU µs/req "
-            f"of `wasm_noop` in the same round) / {PROBE_TIMES}; median over rounds, lowest and "
-            "highest round.",
+            "Per call: one listener with a probe filter making it once per request, one making it "
+            f"{PROBE_TIMES} times. First call: CPU µs/req of the once-probe − `wasm_noop`'s in "
+            f"the same round. Each further call: (the {PROBE_TIMES}-times probe − the "
+            f"once-probe) / {PROBE_TIMES - 1}. Median over rounds, lowest and highest round.",
             "",
-            "| call | host call | µs per call | rounds | CPU µs/req |",
-            "| --- | --- | ---: | --- | ---: |",
+            "| call | host call | first call µs | rounds | each further call µs | rounds |",
+            "| --- | --- | ---: | --- | ---: | --- |",
         ]
         for call, price in report["host_call_us"].items():
-            low, high = report["host_call_us_range"][call]
-            cpu = report["variants"][f"price_{call}"]["cpu_us_per_request"]
-            price_lines.append(f"| `{call}` | {calls.get(call, '')} | {price:.2f} "
-                               f"| {low:.2f}–{high:.2f} | {fmt(cpu, 1)} |")
+            span = report["host_call_us_range"][call]
+
+            def cell(kind):
+                if price.get(kind) is None:
+                    return "—", "—"
+                low, high = span[kind]
+                return f"{price[kind]:.2f}", f"{low:.2f}–{high:.2f}"
+
+            first, first_span = cell("first")
+            more, more_span = cell("more")
+            price_lines.append(f"| `{call}` | {calls.get(call, '')} | {first} | {first_span} "
+                               f"| {more} | {more_span} |")
         price_lines.append("")
     base = report["variants"].get("baseline", {})
     text = "\n".join([
@@ -1090,8 +1111,12 @@ def main():
         }
         if prices:
             per_call = host_call_prices(runs, variants)
-            report["host_call_us"] = {c: statistics.median(x) for c, x in per_call.items() if x}
-            report["host_call_us_range"] = {c: [min(x), max(x)] for c, x in per_call.items() if x}
+            report["host_call_us"] = {
+                c: {k: statistics.median(x) if x else None for k, x in kinds.items()}
+                for c, kinds in per_call.items()}
+            report["host_call_us_range"] = {
+                c: {k: [min(x), max(x)] if x else None for k, x in kinds.items()}
+                for c, kinds in per_call.items()}
             report["host_call_calls_per_request"] = PROBE_TIMES
             report["probe_wasm_bytes"] = os.path.getsize(args.probe_wasm)
         missing = sorted({n for r in runs for n in r.get("missing_counters", [])})
