@@ -1,10 +1,13 @@
 //! A proxy-wasm HTTP filter that makes one kind of host call N times per
 //! request and otherwise does nothing.
 //!
-//! `make bench PRICES=1` loads it into Envoy once per host call, next to the
-//! do-nothing filter (`tests/noop-filter`): the difference in CPU time per
-//! request, divided by N, is what one such call costs. floodgate's work per
-//! request is mostly these calls, so their prices bound what it can cost.
+//! `make bench PRICES=1` loads it into Envoy twice per host call, with N = 1
+//! and N = 10, next to the do-nothing filter (`tests/noop-filter`): the
+//! CPU time per request above the do-nothing filter with N = 1 is what the
+//! first such call in a request costs, and the difference between N = 10
+//! and N = 1, divided by 9, what each further one adds. floodgate's work
+//! per request is mostly these calls, so their prices bound what it can
+//! cost.
 //!
 //! Plugin configuration: `{"call": "<name>", "times": N}`, N from 0 to
 //! 10,000. The calls:
