@@ -777,13 +777,24 @@ def summarize(runs, variants, per_round):
     return out
 
 
-def host_call_prices(runs, variants, control="wasm_noop"):
+def host_call_prices(runs, variants, control="wasm_noop", baseline="baseline"):
     """Per probed call, one value per round (void runs left out): `first`,
     the CPU µs/req of the probe making it once minus the control's in the
     same round; `more`, what each further call adds: (CPU µs/req of the
     probe making it PROBE_TIMES times − the one making it once) /
-    (PROBE_TIMES − 1)."""
-    cpu = {(r["variant"], r["round"]): r["cpu_us_per_request"] for r in runs if not r["void"]}
+    (PROBE_TIMES − 1). Each run's CPU is first taken relative to the
+    baseline runs on either side and scaled back by the median baseline, so
+    the machine's drift between two runs of a round cancels out as it does
+    in the ratios."""
+    base = statistics.median(r["cpu_us_per_request"] for r in runs
+                             if r["variant"] == baseline and not r["void"])
+    cpu = {}
+    for i, run in enumerate(runs):
+        if run["variant"] == baseline or run["void"] or i == 0 or i + 1 >= len(runs):
+            continue
+        mean = (runs[i - 1]["cpu_us_per_request"] + runs[i + 1]["cpu_us_per_request"]) / 2
+        if mean:
+            cpu[(run["variant"], run["round"])] = run["cpu_us_per_request"] / mean * base
     out = {}
     for v in variants:
         if v.probe is None or v.probe["times"] != 1:
@@ -878,7 +889,9 @@ def write_report(path_dir, report, args_text):
             "Per call: one listener with a probe filter making it once per request, one making it "
             f"{PROBE_TIMES} times. First call: CPU µs/req of the once-probe − `wasm_noop`'s in "
             f"the same round. Each further call: (the {PROBE_TIMES}-times probe − the "
-            f"once-probe) / {PROBE_TIMES - 1}. Median over rounds, lowest and highest round.",
+            f"once-probe) / {PROBE_TIMES - 1}. Each run's CPU is taken relative to the baseline "
+            "runs on either side (times the median baseline), like the ratios. Median over "
+            "rounds, lowest and highest round.",
             "",
             "| call | host call | first call µs | rounds | each further call µs | rounds |",
             "| --- | --- | ---: | --- | ---: | --- |",
