@@ -13,7 +13,6 @@ use super::facts;
 use super::metrics::{Counter, Gauge};
 use super::reply;
 use super::store::EnvoyStore;
-use super::Clock;
 
 /// One second in nanoseconds.
 const SECOND: u64 = 1_000_000_000;
@@ -191,9 +190,8 @@ impl Breakers {
 
     /// Reports how the request ended to every breaker it passed. Reads
     /// Envoy's `response.*` properties once, and only those the outcome
-    /// depends on; the clock and the record only when there is something
-    /// to write.
-    pub fn report(&self, breakers: &[Breaker], guards: &[Guard], ended: Ended, clock: &Clock) {
+    /// depends on.
+    pub fn report(&self, breakers: &[Breaker], guards: &[Guard], ended: Ended, now: u64) {
         if guards.is_empty() {
             return;
         }
@@ -221,11 +219,7 @@ impl Breakers {
                 response.status,
                 response.flags
             );
-            if !guard.ticket.must_report(outcome) {
-                continue;
-            }
             let policy = &breaker.policy;
-            let now = clock.now();
             match breaker::report(&EnvoyStore, &entry.key, policy, guard.ticket, outcome, now) {
                 Ok(decided) => self.observe(breaker, entry, &decided, now),
                 Err(err) => self.degraded(breaker, entry, "report", &err, now),

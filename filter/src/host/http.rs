@@ -179,14 +179,8 @@ impl HttpContext for Stream {
             // Only the breakers learn from how a request ended.
             return;
         }
-        let plugin = &self.plugin;
-        let clock = Clock::default();
-        // Only a slow-call limit looks at the duration.
-        let duration = match self.responded {
-            Some(at) => at.saturating_sub(self.started),
-            None if plugin.breakers.time_calls() => clock.now().saturating_sub(self.started),
-            None => 0,
-        };
+        let now = now_nanos();
+        let duration = self.responded.unwrap_or(now).saturating_sub(self.started);
         // A stale copy that replaced an upstream failure hides it from
         // Envoy's `response.*` properties; the breaker must still count it.
         let ended = Ended {
@@ -198,11 +192,12 @@ impl HttpContext for Stream {
             complete: self.complete,
             duration,
         };
+        let plugin = &self.plugin;
         plugin.breakers.report(
             &plugin.config.circuit_breakers,
             &self.breaker_guards,
             ended,
-            &clock,
+            now,
         );
     }
 }

@@ -32,22 +32,6 @@ pub struct Ticket {
     pub generation: u32,
     /// Its probe slot ticket; 0 when not a probe.
     pub probe: u32,
-    /// Admitted while closed with no failure counted, by a breaker without
-    /// a failure-rate window: a success then has nothing to clear or count,
-    /// and is not reported at all (see [`Ticket::must_report`]).
-    pub quiet: bool,
-}
-
-impl Ticket {
-    /// Whether `outcome` must be written to the record. A success on a
-    /// quiet ticket is not: it would only clear failures of calls that
-    /// ended after it was admitted, and those are left to count (a success
-    /// that began before an upstream started failing does not hide the
-    /// failures). This spares a healthy request's `on_log` its read of the
-    /// record.
-    pub fn must_report(&self, outcome: Outcome) -> bool {
-        !(self.quiet && outcome == Outcome::Success)
-    }
 }
 
 /// A state change with its reason.
@@ -116,14 +100,7 @@ impl fmt::Display for Transition {
 /// Decides admission at time `now` (ns), taking a probe slot when half-open.
 pub fn admit(record: &mut Record, policy: &Policy, now: u64) -> (Admission, Option<Transition>) {
     match record.state {
-        State::Closed => {
-            let quiet = record.consecutive == 0 && policy.rate.is_none();
-            let ticket = Ticket {
-                quiet,
-                ..ticket(record, 0)
-            };
-            (Admission::Pass(ticket), None)
-        }
+        State::Closed => (Admission::Pass(ticket(record, 0)), None),
         State::Open if now < record.open_until => (
             Admission::Rejected {
                 retry_after: record.open_until - now,
@@ -316,6 +293,5 @@ fn ticket(record: &Record, probe: u32) -> Ticket {
     Ticket {
         generation: record.generation,
         probe,
-        quiet: false,
     }
 }

@@ -31,23 +31,13 @@ fn policy() -> Policy {
 
 const FAIL: Outcome = Outcome::Failure(FailureKind::Status(504));
 
-/// A request: admitted or not, and if so reported with `outcome` as the
-/// filter reports it (not at all when the ticket says there is no need).
+/// A request: admitted or not, and if so reported with `outcome`.
 fn call(store: &MemoryStore, policy: &Policy, now: u64, outcome: Outcome) -> Admission {
     let admission = admit(store, KEY, policy, now).unwrap().value;
     if let Admission::Pass(ticket) | Admission::Probe(ticket) = admission {
-        if ticket.must_report(outcome) {
-            report(store, KEY, policy, ticket, outcome, now).unwrap();
-        }
+        report(store, KEY, policy, ticket, outcome, now).unwrap();
     }
     admission
-}
-
-fn pass(store: &MemoryStore, policy: &Policy, now: u64) -> Ticket {
-    match admit(store, KEY, policy, now).unwrap().value {
-        Admission::Pass(ticket) => ticket,
-        other => panic!("{other:?}"),
-    }
 }
 
 fn state(store: &MemoryStore, policy: &Policy) -> State {
@@ -94,39 +84,6 @@ fn opens_after_consecutive_failures_and_rejects_until_the_period_ends() {
             state: State::Open
         }
     );
-}
-
-/// A success admitted while nothing had failed is not reported: it does
-/// not clear failures of calls that ended while it was in flight. A success
-/// admitted after a failure clears the count as usual.
-#[test]
-fn a_success_clears_only_failures_counted_before_it_was_admitted() {
-    let store = MemoryStore::new();
-    let policy = policy();
-    let early = pass(&store, &policy, T0);
-    assert!(early.quiet);
-    assert!(!early.must_report(Outcome::Success));
-    assert!(early.must_report(FAIL) && early.must_report(Outcome::Neutral));
-    call(&store, &policy, T0, FAIL);
-    call(&store, &policy, T0, FAIL);
-    let late = pass(&store, &policy, T0);
-    assert!(!late.quiet && late.must_report(Outcome::Success));
-    // `early` ends now, successfully: the two failures still stand.
-    assert!(!early.must_report(Outcome::Success));
-    call(&store, &policy, T0, FAIL);
-    assert_eq!(state(&store, &policy), State::Open);
-
-    // `late`'s success would have cleared them.
-    let store = MemoryStore::new();
-    call(&store, &policy, T0, FAIL);
-    call(&store, &policy, T0, FAIL);
-    let late = pass(&store, &policy, T0);
-    report(&store, KEY, &policy, late, Outcome::Success, T0).unwrap();
-    call(&store, &policy, T0, FAIL);
-    assert_eq!(state(&store, &policy), State::Closed);
-
-    // A failure-rate window counts every call: never quiet.
-    assert!(!pass(&MemoryStore::new(), &rate_policy(), T0).quiet);
 }
 
 #[test]
