@@ -530,6 +530,79 @@ fn a_listener_update_keeps_an_open_breaker_open() {
     assert!(envoy.log().matches("configuration accepted").count() >= 8);
 }
 
+/// Envoy answers a gRPC request whose upstream refuses connections with a
+/// `200` carrying `grpc-status: 14`: the status says nothing, the response
+/// flags say connect failure, and that is a failure.
+#[test]
+fn grpc_connect_failures_count_though_envoy_answers_200() {
+    let gone = Upstream::start();
+    let envoy = start(
+        &gone,
+        r#"{"name": "g", "trip": {"consecutive_failures": 2}, "open_for": "1h",
+            "max_open_for": "1h"}"#,
+    );
+    drop(gone);
+    let grpc = || {
+        let request = Request::new("POST", &envoy.url("/svc.Service/Method"))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(vec![0u8; 5])
+            .http2();
+        let response = client::send(&request);
+        sleep(SETTLE);
+        response
+    };
+    for _ in 0..2 {
+        let response = grpc();
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header_str("grpc-status"), Some("14"));
+    }
+    assert_eq!(stat(&envoy, "g", "failures"), 2);
+    assert_eq!(stat(&envoy, "g", "opened"), 1);
+    // Envoy turns the open breaker's 503 into gRPC's UNAVAILABLE as well.
+    assert_eq!(grpc().header_str("grpc-status"), Some("14"));
+    assert_eq!(stat(&envoy, "g", "rejected"), 1);
+}
+
+/// Consecutive is in the order calls end: successes that were in flight
+/// while failures came in still break the run (F S F S F never opens a
+/// breaker of 3).
+#[test]
+fn successes_ending_between_failures_keep_it_closed() {
+    let upstream = Upstream::start();
+    upstream.on(
+        "/slow-1",
+        Behavior::status(200).delay(Duration::from_millis(500)),
+    );
+    upstream.on(
+        "/slow-2",
+        Behavior::status(200).delay(Duration::from_millis(1000)),
+    );
+    upstream.on("/fail", Behavior::status(503));
+    let envoy = start(
+        &upstream,
+        r#"{"name": "f", "trip": {"consecutive_failures": 3}, "open_for": "1h",
+            "max_open_for": "1h"}"#,
+    );
+    let slow = |path: &str| {
+        let url = envoy.url(path);
+        std::thread::spawn(move || client::get(&url).status)
+    };
+    let (first, second) = (slow("/slow-1"), slow("/slow-2"));
+    sleep(Duration::from_millis(150));
+    assert_eq!(get(&envoy, "/fail").status, 503);
+    assert_eq!(first.join().unwrap(), 200);
+    sleep(SETTLE);
+    assert_eq!(get(&envoy, "/fail").status, 503);
+    assert_eq!(second.join().unwrap(), 200);
+    sleep(SETTLE);
+    assert_eq!(get(&envoy, "/fail").status, 503);
+    assert_eq!(stat(&envoy, "f", "failures"), 3);
+    assert_eq!(stat(&envoy, "f", "opened"), 0);
+    assert_eq!(get(&envoy, "/fail").status, 503);
+    assert!(!is_open_answer(&get(&envoy, "/fail"), "f"));
+}
+
 /// An answer whose headers said 200 but whose body was cut short by an
 /// upstream reset is a failure; the same answer complete is a success,
 /// which clears the consecutive count.

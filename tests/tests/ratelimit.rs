@@ -275,6 +275,26 @@ fn repeated_headers_key_on_the_first_value_and_forwarded_for_lines_join() {
     assert_eq!(get_with(&envoy, "/by-client", &leftmost).status, 200);
 }
 
+/// `header:host` keys on the host whether the filter reads one header or
+/// the whole map (which a `match` on headers asks for): Envoy keeps `Host`
+/// as `:authority`.
+#[test]
+fn a_host_key_is_the_same_whichever_way_headers_are_read() {
+    let upstream = Upstream::start();
+    for config in [
+        r#"{"rate_limits": [{"name": "per-host", "key": ["header:host"], "limit": 1, "period": "1h"}]}"#,
+        r#"{"rate_limits": [{"name": "per-host", "key": ["header:host"], "limit": 1, "period": "1h",
+                             "match": {"headers": {"host": true}}}]}"#,
+    ] {
+        let envoy = start(&upstream, 2, config);
+        let one = [("host", "one.example")];
+        let two = [("host", "two.example")];
+        assert_eq!(get_with(&envoy, "/", &one).status, 200, "{config}");
+        assert_eq!(get_with(&envoy, "/", &two).status, 200, "{config}");
+        assert_eq!(get_with(&envoy, "/", &one).status, 429, "{config}");
+    }
+}
+
 #[test]
 fn requests_without_the_keyed_header_share_one_bucket() {
     let upstream = Upstream::start();

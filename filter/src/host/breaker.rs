@@ -195,14 +195,7 @@ impl Breakers {
         if guards.is_empty() {
             return;
         }
-        let listed = |status: u16| {
-            guards.iter().any(|guard| {
-                breakers
-                    .get(guard.index)
-                    .is_some_and(|breaker| breaker.policy.failure.lists(status))
-            })
-        };
-        let response = read_response(ended, listed);
+        let response = read_response(ended);
         for guard in guards {
             let (Some(breaker), Some(entry)) =
                 (breakers.get(guard.index), self.entries.get(guard.index))
@@ -314,9 +307,6 @@ pub struct Ended {
     /// The `:status` of the response that passed through this filter, when
     /// it was not replaced by a reply of the filter's own.
     pub status: Option<u16>,
-    /// That response passed through to its end (its headers or a body
-    /// chunk carried end of stream).
-    pub complete: bool,
     /// From the request headers to the response headers (or to the end).
     pub duration: u64,
 }
@@ -331,17 +321,15 @@ pub struct Ended {
 ///   taken from the cache, and only the flags are read (an upstream 5xx
 ///   leaves no failure flag; Envoy's own 503/504 for a reset or timeout
 ///   keeps its flag);
-/// - a complete response below 500 that no breaker lists as a failure is
-///   taken as the upstream's, and nothing is read: a failure flag only
-///   comes with Envoy's own 5xx or with a response cut short. (A `2xx` or
-///   `3xx` that a filter after this one answered locally therefore counts
-///   as a success rather than as neutral.) This spares the common passing
-///   request a property read, the dearest host call there is;
 /// - otherwise `response.code_details` tells whether the upstream answered;
 ///   if it did, the status is the `:status` this filter saw (or
 ///   `response.code` when it saw none), and the flags are not needed; if
 ///   not, only the flags matter.
-fn read_response(ended: Ended, listed: impl Fn(u16) -> bool) -> Response {
+///
+/// The status alone cannot stand in for `code_details`: Envoy's own error
+/// replies can carry any status (a gRPC request's connect failure is a 200
+/// with `grpc-status: 14`; `local_reply_config` may remap a 503 to a 200).
+fn read_response(ended: Ended) -> Response {
     let number = |path: &[&str]| {
         let bytes = facts::property(path);
         <[u8; 8]>::try_from(bytes.as_slice())
@@ -364,12 +352,6 @@ fn read_response(ended: Ended, listed: impl Fn(u16) -> bool) -> Response {
     if ended.local_reply {
         response.local_reply = true;
         return response;
-    }
-    if let Some(status) = ended.status {
-        if ended.complete && status < 500 && !listed(status) {
-            response.via_upstream = true;
-            return response;
-        }
     }
     response.via_upstream = facts::property(&["response", "code_details"]) == b"via_upstream";
     if response.via_upstream {

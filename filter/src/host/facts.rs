@@ -66,7 +66,12 @@ pub fn read(plan: &HeaderRead, client_ip: ClientIpSource, needs: &Needs) -> Requ
                 match name.as_str() {
                     ":method" => facts.method = value,
                     ":path" => facts.path = value,
-                    ":authority" => facts.authority = value,
+                    ":authority" => {
+                        // Envoy keeps `Host` as `:authority`, and answers a
+                        // single read of `host` with it: so must the map.
+                        facts.headers.push(("host".to_owned(), value.clone()));
+                        facts.authority = value;
+                    }
                     _ if name.starts_with(':') => {}
                     _ => facts.headers.push((name, value)),
                 }

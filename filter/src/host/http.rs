@@ -36,8 +36,6 @@ pub struct Stream {
     /// The `:status` of the last response that passed through, read only
     /// for the breakers.
     status: Option<u16>,
-    /// The response passed through to its end.
-    complete: bool,
     /// The breakers this request passed.
     breaker_guards: Vec<Guard>,
     /// The cache's view of this request.
@@ -55,7 +53,6 @@ impl Stream {
             started: 0,
             responded: None,
             status: None,
-            complete: false,
             breaker_guards: Vec::new(),
             cache: CacheStream::default(),
             rate_limit_fields: None,
@@ -147,7 +144,6 @@ impl HttpContext for Stream {
         if guarded && self.responded.is_none() && self.plugin.breakers.time_calls() {
             self.responded = Some(clock.now());
         }
-        self.complete = end_of_stream;
         if let Some(cache) = self.plugin.cache() {
             if let Some(action) = self.cache.on_response_headers(cache, end_of_stream, &clock) {
                 return action;
@@ -166,7 +162,6 @@ impl HttpContext for Stream {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        self.complete = end_of_stream;
         if let Some(cache) = self.plugin.cache() {
             self.cache
                 .on_response_body(cache, body_size, end_of_stream, &Clock::default());
@@ -189,7 +184,6 @@ impl HttpContext for Stream {
             // A reply the cache put in place of the upstream's answer is
             // Envoy's to describe.
             status: self.status.filter(|_| !self.cache.answered()),
-            complete: self.complete,
             duration,
         };
         let plugin = &self.plugin;
