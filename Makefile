@@ -58,16 +58,16 @@ run: build envoy ## run Envoy with envoy/demo.yaml in front of a demo upstream (
 	@echo "    curl -s -X POST 'http://127.0.0.1:9901/runtime_modify?demo.upstream_down=100'; sleep 4"
 	@echo "    curl -si http://127.0.0.1:10000/catalog/stock | grep -iE '^HTTP|cache-status|^age'"
 	@echo "    curl -s -X POST 'http://127.0.0.1:9901/runtime_modify?demo.upstream_down=0'"
-	@echo "  breaker: /catalog/broken fails; after 3 failures the breaker answers for all of /catalog/ for 10 s:"
-	@echo "    for i in 1 2 3 4; do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:10000/catalog/broken; done; echo"
+	@echo "  breaker: /catalog/broken fails; 3 failures in a row (the stale step's 503 was one) open it for all of /catalog/ for 10 s:"
+	@echo "    for i in 1 2 3; do curl -s http://127.0.0.1:10000/catalog/broken; echo; done   # the upstream's error, then the breaker's answer"
 	@echo "    curl -si http://127.0.0.1:10000/catalog/stock | grep -iE '^HTTP|cache-status'   # the stored copy stands in"
-	@echo "  a flaky route guarded by a failure-rate breaker with a fallback:"
-	@echo "    for i in \$$(seq 20); do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:10000/flaky/x; done; echo"
-	@echo "  metrics: curl -s http://127.0.0.1:9901/stats/prometheus | grep floodgate"
+	@echo "  a flaky route guarded by a failure-rate breaker with a fallback (the upstream's answers, then the fallback):"
+	@echo "    for i in \$$(seq 20); do curl -s http://127.0.0.1:10000/flaky/x; done"
+	@echo "  metrics: curl -s http://127.0.0.1:9901/stats/prometheus | grep '^floodgate_'"
 	$(ENVOY) -c envoy/demo.yaml --concurrency 2 --disable-hot-restart \
 		--log-level info --component-log-level wasm:debug
 
-test: build envoy ## run the whole suite: unit tests and the integration tests against Envoy
+test: build envoy ## run the unit tests and the integration tests against Envoy (the slow ones: make test-long)
 	$(CARGO) test --workspace --no-fail-fast
 
 # Tests that take from half a minute to a few minutes (refill over real
