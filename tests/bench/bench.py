@@ -1130,7 +1130,6 @@ def main():
             report["host_call_us_range"] = {
                 c: {k: [min(x), max(x)] if x else None for k, x in kinds.items()}
                 for c, kinds in per_call.items()}
-            report["host_call_calls_per_request"] = PROBE_TIMES
             report["probe_wasm_bytes"] = os.path.getsize(args.probe_wasm)
         missing = sorted({n for r in runs for n in r.get("missing_counters", [])})
         if missing:

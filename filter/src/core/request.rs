@@ -183,6 +183,23 @@ fn normalize_ip(entry: &[u8]) -> Vec<u8> {
         .unwrap_or_else(|| entry.to_vec())
 }
 
+/// Header pairs written as text, as the tests write them.
+#[cfg(test)]
+pub(crate) fn header_list(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+    list.iter()
+        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+        .collect()
+}
+
+/// A request with only these headers, for tests.
+#[cfg(test)]
+pub(crate) fn with_headers(list: &[(&str, &str)]) -> RequestFacts {
+    RequestFacts {
+        headers: header_list(list),
+        ..RequestFacts::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -94,7 +94,7 @@ impl HttpContext for Stream {
         if config.is_passthrough() {
             return Action::Continue;
         }
-        let facts = facts::read(&plugin.header_read, config.client_ip, &config.needs);
+        let facts = facts::read(plugin.whole_header_map, config.client_ip, &config.needs);
         let now = now_nanos();
         self.started = now;
 

@@ -7,7 +7,7 @@ use proxy_wasm::types::{ContextType, LogLevel};
 
 use super::breaker::Breakers;
 use super::cache::{CacheHandle, CacheMetrics};
-use super::facts::HeaderRead;
+use super::facts;
 use super::http::Stream;
 use super::ratelimit::{self, RateLimitStats};
 use super::seed;
@@ -29,8 +29,9 @@ pub struct Plugin {
     pub breakers: Breakers,
     /// The cache's counters, when a cache is configured.
     pub cache_metrics: Option<CacheMetrics>,
-    /// Which request headers a request's facts need.
-    pub header_read: HeaderRead,
+    /// A request's headers are fetched as the whole map (see
+    /// [`facts::whole_map`]).
+    pub whole_header_map: bool,
 }
 
 impl Plugin {
@@ -38,14 +39,14 @@ impl Plugin {
         let rate_limit_stats = RateLimitStats::define(&config.rate_limits);
         let breakers = Breakers::new(&config.circuit_breakers);
         let cache_metrics = config.cache.as_ref().map(CacheMetrics::define);
-        let header_read = HeaderRead::plan(&config.needs);
+        let whole_header_map = facts::whole_map(&config.needs);
         Self {
             config,
             hasher,
             rate_limit_stats,
             breakers,
             cache_metrics,
-            header_read,
+            whole_header_map,
         }
     }
 

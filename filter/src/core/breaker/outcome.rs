@@ -104,13 +104,6 @@ const FLAG_NAMES: [(u64, &str); 8] = [
 /// neutral, never a failure.
 pub const CLIENT_GONE_FLAGS: u64 = 0x4000 | 0x40000;
 
-impl super::FailurePolicy {
-    /// True when `status` is one of the listed failure statuses.
-    pub fn lists(&self, status: u16) -> bool {
-        self.statuses.iter().any(|m| m.matches(status))
-    }
-}
-
 /// Classifies a finished request. The order matters:
 ///
 /// 1. this filter's own local replies are neutral;
@@ -127,7 +120,7 @@ pub fn classify(policy: &FailurePolicy, response: &Response) -> Outcome {
     }
     if response.via_upstream {
         let status = response.status;
-        if policy.lists(status) {
+        if policy.statuses.iter().any(|m| m.matches(status)) {
             return Outcome::Failure(FailureKind::Status(status));
         }
         if policy

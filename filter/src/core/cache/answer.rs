@@ -89,11 +89,7 @@ impl Answer {
 mod tests {
     use super::*;
 
-    fn h(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-        list.iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .collect()
-    }
+    use crate::core::request::header_list as h;
 
     #[test]
     fn drops_hop_by_hop_and_recomputed_fields() {

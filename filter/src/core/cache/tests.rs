@@ -154,11 +154,7 @@ impl Outcome {
     }
 }
 
-fn h(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-    list.iter()
-        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-        .collect()
-}
+use crate::core::request::header_list as h;
 
 fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> RequestFacts {
     RequestFacts {

@@ -65,15 +65,7 @@ fn normalised(request: &RequestFacts, name: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-    fn request(headers: &[(&str, &str)]) -> RequestFacts {
-        RequestFacts {
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-                .collect(),
-            ..RequestFacts::default()
-        }
-    }
+    use crate::core::request::with_headers as request;
 
     fn response_vary(lines: &[&str]) -> Vec<(String, Vec<u8>)> {
         lines

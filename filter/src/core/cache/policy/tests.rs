@@ -7,11 +7,7 @@ const S: u64 = NANOS;
 const T0: u64 = 1_764_766_805 * S;
 const DATE_T0: &str = "Wed, 03 Dec 2025 13:00:05 GMT";
 
-fn headers(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-    list.iter()
-        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-        .collect()
-}
+use crate::core::request::header_list as headers;
 
 fn store(list: &[(&str, &str)]) -> Result<Freshness, NotStored> {
     store_with(list, &CacheControl::default(), false, 0)

@@ -21,15 +21,7 @@ fn put(table: &Table<MemoryStore>, e: &Entry, variant: u64, now: u64) -> Stored 
     table.insert(e, &e.encode().unwrap(), variant, now).unwrap()
 }
 
-fn request(headers: &[(&str, &str)]) -> RequestFacts {
-    RequestFacts {
-        headers: headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .collect(),
-        ..RequestFacts::default()
-    }
-}
+use crate::core::request::with_headers as request;
 
 #[test]
 fn finds_what_it_stored_and_nothing_else() {
